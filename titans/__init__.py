@@ -1,0 +1,26 @@
+"""Titans (Behrouz, Zhong, Mirrokni, arXiv 2501.00663) in MLX, with a claims harness.
+
+Importing this package first loads an optimized BLAS for MLX on Linux (see ``titans._blas``);
+it must therefore be imported before ``mlx``.
+"""
+
+from titans import _blas
+
+_blas.preload()
+
+import mlx.core as mx  # noqa: E402
+
+_blas.warn_if_reference()
+
+from titans._blas import blas_info  # noqa: E402
+from titans.memory import MemoryState, NeuralMemory, memory_scan, memory_scan_reference  # noqa: E402
+
+__all__ = [
+    "MemoryState",
+    "NeuralMemory",
+    "blas_info",
+    "memory_scan",
+    "memory_scan_reference",
+    "mx",
+]
+__version__ = "0.1.0"
