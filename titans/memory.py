@@ -32,6 +32,7 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from titans import _checks
+from titans._lazy import eval_unless_traced
 from titans.ops.conv import short_conv
 
 __all__ = [
@@ -273,8 +274,8 @@ def _initial_state(weights, leading, dtype) -> MemoryState:
     return MemoryState(w0, tuple(mx.zeros_like(w) for w in w0), w0, 0)
 
 
-# Chunks whose coefficients are computed together and, when eager, evaluated together: bounds the
-# (n, b, b) coefficient buffers and the lazy graph to a block, so memory stays flat in T.
+# Chunks whose coefficients are computed together and then evaluated together (unless traced):
+# bounds the (n, b, b) coefficient buffers and the lazy graph to a block, so memory stays flat in T.
 _CHUNKS_PER_BLOCK = 16
 
 # Full chunks all have one shape, so the compiled step is traced once per configuration; partial
@@ -282,7 +283,7 @@ _CHUNKS_PER_BLOCK = 16
 _scan_full_chunk = mx.compile(_scan_chunk)
 
 
-def memory_scan(weights, q, k, v, lr, momentum, decay, chunk_size, state=None, *, eager=True):
+def memory_scan(weights, q, k, v, lr, momentum, decay, chunk_size, state=None, *, validate=True):
     """Run the memory over a sequence in the chunked-parallel form (eq. 16-18).
 
     Args:
@@ -293,15 +294,17 @@ def memory_scan(weights, q, k, v, lr, momentum, decay, chunk_size, state=None, *
         lr (θ_t ≥ 0), momentum (η_t ∈ [0, 1]), decay (α_t ∈ [0, 1]): ``(..., T)``.
         chunk_size: tokens per chunk on the absolute position grid.
         state: a ``MemoryState`` from a previous call, or None (weights as given, momentum zero).
-        eager: validate the inputs (shapes, dtypes, ranges, NaN) and evaluate the scan block by
-            block, which keeps memory flat in T. Both need host synchronization, so pass False
-            when tracing the call with ``mx.compile`` or ``mx.vmap``.
+        validate: check shapes, dtypes, ranges and NaN/Inf (one host sync). Layers that build
+            valid inputs by construction, or code traced by ``mx.compile``/``mx.vmap``, pass False.
+
+    The scan is evaluated every ``_CHUNKS_PER_BLOCK`` chunks (except while traced), so memory stays
+    flat in T.
 
     Returns:
         ``(y, state)``: ``y_t = M_t(q_t)`` shaped ``(..., T, d_v)`` and the state after the last
         token. Splitting a sequence into consecutive calls of any lengths gives the same result.
     """
-    if eager:
+    if validate:
         _validate(weights, q, k, v, lr, momentum, decay, chunk_size, state)
     out_dtype = q.dtype
     dtype = _compute_dtype(out_dtype)
@@ -311,6 +314,7 @@ def memory_scan(weights, q, k, v, lr, momentum, decay, chunk_size, state=None, *
         state = _initial_state(weights, leading, dtype)
     w, s, anchor, position = state.weights, state.momentum, state.anchor, state.position
     outputs = []
+    evaluate = True
 
     def run(start: int, length: int, n_chunks: int, w, s, anchor):
         """Scan ``n_chunks`` consecutive chunks of ``length`` tokens from ``start``; the first
@@ -329,8 +333,8 @@ def memory_scan(weights, q, k, v, lr, momentum, decay, chunk_size, state=None, *
             y, new_w, s = step(w, s, anchor, qs[c], ks[c], vs[c], tuple(x[c] for x in coefficients))
             outputs.append(y)
             anchor = w = new_w
-        if eager:
-            mx.eval(outputs[-n_chunks:], w, s)
+        nonlocal evaluate
+        evaluate = evaluate and eval_unless_traced(outputs[-n_chunks:], w, s)
         return w, s
 
     start = 0
@@ -509,7 +513,7 @@ class NeuralMemory(nn.Module):
         weights = tuple(w.astype(q.dtype) for w in self.memory_weights)
         y, state = memory_scan(
             weights, q, k, v, lr, momentum, decay, self.chunk_size,
-            state=cache.memory if cache is not None else None,
+            state=cache.memory if cache is not None else None, validate=False,
         )
         if cache is not None:
             cache.memory = state
