@@ -481,7 +481,7 @@ class NeuralMemory(nn.Module):
     def make_cache(self) -> NeuralMemoryCache:
         return NeuralMemoryCache()
 
-    def _heads(self, x: mx.array) -> mx.array:
+    def split_heads(self, x: mx.array) -> mx.array:
         B, T, _ = x.shape
         return x.reshape(B, T, self.n_heads, self.head_dim).transpose(0, 2, 1, 3)
 
@@ -494,7 +494,7 @@ class NeuralMemory(nn.Module):
                 h, tail = short_conv(h, self.conv_weights[i], cache.conv[i] if cache else None)
                 if cache is not None:
                     cache.conv[i] = tail
-            qkv.append(self._heads(nn.silu(h)))
+            qkv.append(self.split_heads(nn.silu(h)))
         q, k, v = qkv
         q, k = _l2_normalize(q), _l2_normalize(k)
         gates = mx.sigmoid(self.gate_proj(x)).transpose(0, 2, 1)  # (B, 3H, T)

@@ -1,0 +1,129 @@
+"""Titans MAC, memory as context (§4.1, eq. 21-25; mask of Fig. 3a).
+
+The sequence is cut into segments of ``segment_size`` tokens. For segment ``S``:
+
+1. ``h = M*_{t-1}(q)``, ``q = S W_Q``: read the memory as it was before the segment (eq. 21), one
+   retrieved token per segment token;
+2. ``y = Attn([p ‖ h ‖ S])`` (eq. 22-23): attention inside the segment window, with the persistent
+   tokens ``p`` visible to all, and ``h_i`` and ``S_i`` visible to segment token ``j`` iff ``i ≤ j``
+   (causal; ``h_i`` depends on token ``i``). Interleaving the pairs ``(h_i, S_i)`` after ``p`` turns
+   that mask into plain causal attention over ``N_p + 2n`` positions;
+3. the memory is updated **with the attention output** ``y`` (eq. 24); titans-pytorch stores the
+   layer input instead, available as ``memory_input="layer_input"``;
+4. ``o = y ⊗ M*_t(y)`` (eq. 25), where token ``t`` reads the memory after its own update (a read
+   of the end-of-segment memory would leak later tokens), ``⊗`` as in MAG.
+
+Open choices (named options): segment size C, per-token retrieval (eq. 21) rather than Fig. 3a's
+fixed number of memory tokens, the form of ⊗, and what the memory stores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import mlx.core as mx
+import mlx.nn as nn
+
+from titans.memory import NeuralMemoryCache, memory_read
+from titans.models.base import (
+    Attention, LanguageModel, MemoryGate, SwiGLU, TitansArgs, make_memory,
+)
+from titans.ops.attention import KVCache
+from titans import _checks
+
+MEMORY_INPUTS = ("attention_output", "layer_input")
+
+
+@dataclass
+class ModelArgs(TitansArgs):
+    segment_size: int = 128
+    memory_input: str = "attention_output"
+
+    def __post_init__(self):
+        super().__post_init__()
+        _checks.positive_int("segment_size", self.segment_size)
+        if self.memory_input not in MEMORY_INPUTS:
+            raise ValueError(f"memory_input must be one of {MEMORY_INPUTS}, got {self.memory_input!r}")
+
+
+@dataclass
+class MACCache:
+    """Running memory, the memory weights at the current segment's start (for eq. 21's reads), the
+    key/value cache of the current segment window, and the tokens seen. Bounded by one segment."""
+
+    memory: NeuralMemoryCache = field(default_factory=NeuralMemoryCache)
+    segment_weights: tuple | None = None
+    attention: KVCache | None = None
+    position: int = 0
+
+    @property
+    def nbytes(self) -> int:
+        segment = sum(w.nbytes for w in self.segment_weights) if self.segment_weights else 0
+        window = self.attention.nbytes if self.attention is not None else 0
+        return self.memory.nbytes + segment + window
+
+
+def _l2_normalize(x, eps: float = 1e-6):
+    return x * mx.rsqrt(mx.sum(mx.square(x), axis=-1, keepdims=True) + eps)
+
+
+class Block(nn.Module):
+    def __init__(self, args: ModelArgs):
+        super().__init__()
+        self.segment_size, self.memory_input = args.segment_size, args.memory_input
+        self.n_persistent = args.n_persistent
+        self.norm = nn.RMSNorm(args.dims, eps=args.norm_eps)
+        if args.n_persistent:
+            self.persistent = 0.02 * mx.random.normal((args.n_persistent, args.dims))
+        self.read_proj = nn.Linear(args.dims, args.dims, bias=False)  # W_Q of eq. 21
+        self.memory = make_memory(args)
+        self.attention = Attention(args.dims, args.n_heads)
+        self.gate = MemoryGate(args.dims, args.norm_eps)
+        self.mlp_norm = nn.RMSNorm(args.dims, eps=args.norm_eps)
+        self.mlp = SwiGLU(args.dims, args.mlp_hidden)
+
+    def make_cache(self) -> MACCache:
+        return MACCache()
+
+    def _start_segment(self, cache: MACCache, batch: int, dtype):
+        state = cache.memory.memory
+        if state is not None:
+            cache.segment_weights = state.weights
+        else:
+            cache.segment_weights = tuple(w.astype(dtype) for w in self.memory.memory_weights)
+        cache.attention = KVCache()
+        if self.n_persistent:
+            p = mx.broadcast_to(self.persistent.astype(dtype), (batch, *self.persistent.shape))
+            self.attention(p, cache.attention)  # stores the persistent keys/values; outputs unused
+
+    def _segment(self, x, cache: MACCache):
+        """Tokens ``x`` (B, n, d) that lie inside one segment."""
+        B, n, _ = x.shape
+        if cache.position % self.segment_size == 0:
+            self._start_segment(cache, B, x.dtype)
+        q = _l2_normalize(self.memory.split_heads(nn.silu(self.read_proj(x))))
+        h = self.memory.output(memory_read(cache.segment_weights, q).astype(x.dtype), x)
+        pairs = mx.stack([h, x], axis=2).reshape(B, 2 * n, -1)
+        y = self.attention(pairs, cache.attention)[:, 1::2]
+        m = self.memory(y if self.memory_input == "attention_output" else x, cache.memory)
+        cache.position += n
+        return self.gate(y, m)
+
+    def __call__(self, x, cache: MACCache | None = None):
+        if cache is None:
+            cache = self.make_cache()
+        h = self.norm(x)
+        outputs, start, T = [], 0, x.shape[1]
+        while start < T:
+            n = min(T - start, self.segment_size - cache.position % self.segment_size)
+            outputs.append(self._segment(h[:, start : start + n], cache))
+            start += n
+        x = x + (outputs[0] if len(outputs) == 1 else mx.concatenate(outputs, axis=1))
+        return x + self.mlp(self.mlp_norm(x))
+
+
+class Model(LanguageModel):
+    model_type = "mac"
+
+    def __init__(self, args: ModelArgs):
+        super().__init__(args, [Block(args) for _ in range(args.n_layers)])
