@@ -1,0 +1,1 @@
+"""Paper claims as tests: the registry (single source of thresholds), paper tables, claim tests."""

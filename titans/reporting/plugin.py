@@ -1,0 +1,337 @@
+"""pytest plugin: claim markers, ``--scale``, the ``claim_record`` fixture and the claims report.
+
+Loaded by the top-level ``conftest.py`` (``pytest_plugins = ["titans.reporting.plugin"]``), or with
+``-p titans.reporting.plugin``.
+
+Options
+    ``--scale {ci,full}``        problem sizes (default ``ci``); fixture ``scale`` returns it. Tests
+                                 marked ``slow`` are skipped at ``ci``.
+    ``--claims-report-dir DIR``  where ``claims.md`` / ``claims.json`` go (default ``reports``,
+                                 relative to the rootdir).
+    ini ``claims_registry``      module holding ``CLAIMS`` (default ``claims.registry``).
+
+Fixtures
+    ``scale``         session: ``"ci"`` or ``"full"``.
+    ``claim``         the registry entry (:class:`claims.registry.Claim`) of the test's
+                      ``@pytest.mark.claim(id)``.
+    ``claim_record``  a :class:`titans.reporting.report.ClaimRecord`: ``.value()``, ``.seeds()``,
+                      ``.curve()``, ``.note()``; records travel as user properties.
+
+At the end of the session (on the xdist controller, or the only process) ``claims.md`` and
+``claims.json`` are written, provided at least one claim test ran, and the same table is printed
+in the terminal summary.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import difflib
+import importlib
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from titans.reporting import report as _report
+from titans.reporting.report import ClaimRecord
+
+REPORTER_NAME = "titans-claims-reporter"
+SCALES = ("ci", "full")
+_registry_key = pytest.StashKey[Any]()
+
+
+# --------------------------------------------------------------------------------------------
+# Options, markers, registry
+# --------------------------------------------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("titans-claims", "Titans claims")
+    group.addoption(
+        "--scale",
+        action="store",
+        default="ci",
+        choices=SCALES,
+        help="problem sizes for claim tests: ci (minutes on a laptop CPU, default) or full.",
+    )
+    group.addoption(
+        "--claims-report-dir",
+        action="store",
+        default="reports",
+        help="directory for claims.md / claims.json (relative to the rootdir; default: reports).",
+    )
+    parser.addini(
+        "claims_registry",
+        "module that defines CLAIMS, a dict of claim id -> Claim (default: claims.registry)",
+        default="claims.registry",
+    )
+
+
+def _declared_markers(config: pytest.Config) -> set[str]:
+    return {line.split(":", 1)[0].split("(", 1)[0].strip() for line in config.getini("markers")}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    declared = _declared_markers(config)
+    if "claim" not in declared:
+        config.addinivalue_line("markers", "claim(id): the test checks the registered claim with this id")
+    if "slow" not in declared:
+        config.addinivalue_line("markers", "slow: long-running; runs only with --scale=full")
+    config.pluginmanager.register(ClaimsSession(config), REPORTER_NAME)
+
+
+def load_claims(config: pytest.Config) -> dict[str, Any]:
+    """The registry's ``CLAIMS`` (imported once per session; module from ini ``claims_registry``)."""
+    cached = config.stash.get(_registry_key, None)
+    if cached is not None:
+        return cached
+    name = config.getini("claims_registry")
+    try:
+        module = importlib.import_module(name)
+        claims = dict(module.CLAIMS)
+    except Exception as err:  # noqa: BLE001 - reported as a usage problem
+        raise pytest.UsageError(f"cannot load the claims registry {name!r}: {type(err).__name__}: {err}") from err
+    config.stash[_registry_key] = claims
+    return claims
+
+
+def _claim_id(marker: pytest.Mark) -> Any:
+    if marker.args and not marker.kwargs:
+        return marker.args[0] if len(marker.args) == 1 else None
+    if not marker.args and set(marker.kwargs) == {"id"}:
+        return marker.kwargs["id"]
+    return None
+
+
+def _marker_problem(item: pytest.Item, claims: dict[str, Any]) -> str | None:
+    for marker in item.iter_markers("claim"):
+        cid = _claim_id(marker)
+        if not isinstance(cid, str):
+            return (
+                f"{item.nodeid}: @pytest.mark.claim needs exactly one claim id string, "
+                f"got args={marker.args!r} kwargs={marker.kwargs!r}"
+            )
+        if cid not in claims:
+            close = difflib.get_close_matches(cid, list(claims), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            return f"{item.nodeid}: unknown claim id {cid!r} (not in the claims registry){hint}"
+    return None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector):
+    """Turn a claim marker with an unregistered id into a collection error of its module."""
+    rep = yield
+    if rep.passed and rep.result:
+        items = [n for n in rep.result if isinstance(n, pytest.Item) and n.get_closest_marker("claim")]
+        if items:
+            try:
+                claims = load_claims(collector.config)
+            except pytest.UsageError as err:
+                problems = [str(err)]
+            else:
+                problems = [p for p in (_marker_problem(i, claims) for i in items) if p]
+            if problems:
+                rep.outcome = "failed"
+                rep.longrepr = "claim marker error:\n" + "\n".join(problems)
+                rep.result = []
+    return rep
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    scale = config.getoption("scale")
+    skip_slow = pytest.mark.skip(reason="slow: runs with --scale=full")
+    for item in items:
+        if scale == "ci" and item.get_closest_marker("slow") is not None:
+            item.add_marker(skip_slow)
+        marker = item.get_closest_marker("claim")
+        if marker is not None:
+            item.user_properties.append((_report.P_ID, _claim_id(marker)))
+            item.user_properties.append((_report.P_SCALE, scale))
+
+
+# --------------------------------------------------------------------------------------------
+# Fixtures
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def scale(pytestconfig: pytest.Config) -> str:
+    """``"ci"`` (default) or ``"full"``, from ``--scale``."""
+    return pytestconfig.getoption("scale")
+
+
+@pytest.fixture
+def claim(request: pytest.FixtureRequest) -> Any:
+    """The registry entry of this test's ``@pytest.mark.claim(id)``."""
+    marker = request.node.get_closest_marker("claim")
+    if marker is None:
+        pytest.fail("the claim / claim_record fixtures need @pytest.mark.claim('<id>') on the test", pytrace=False)
+    return load_claims(request.config)[_claim_id(marker)]
+
+
+@pytest.fixture
+def claim_record(claim: Any, record_property) -> ClaimRecord:
+    """Record measured values, seeds, curves and notes for the claim report."""
+    return ClaimRecord(claim.id, record_property, claim)
+
+
+# --------------------------------------------------------------------------------------------
+# Exceptions: tell assertion failures (not reproduced) from crashes (error)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    rep = yield
+    excinfo = call.excinfo
+    if excinfo is not None and item.get_closest_marker("claim") is not None:
+        if not excinfo.errisinstance(pytest.skip.Exception):
+            # pytest.fail / pytest.xfail are deliberate verdicts, like a failed assert.
+            deliberate = excinfo.errisinstance((AssertionError, pytest.fail.Exception))
+            rep.user_properties.append(
+                (
+                    _report.P_EXCEPTION,
+                    _report.encode(
+                        {
+                            "when": call.when,
+                            "type": excinfo.type.__name__,
+                            "assertion": bool(deliberate),
+                            "message": _report.shorten(str(excinfo.value), 500),
+                        }
+                    ),
+                )
+            )
+    return rep
+
+
+# --------------------------------------------------------------------------------------------
+# Machine info (pytest-benchmark) and the report header
+# --------------------------------------------------------------------------------------------
+
+
+def collect_machine_info() -> dict[str, Any]:
+    """MLX version, BLAS, default device, CPU counts, Python and platform."""
+    info: dict[str, Any] = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+    }
+    if hasattr(os, "sched_getaffinity"):
+        info["cpu_affinity"] = len(os.sched_getaffinity(0))
+    try:
+        from titans import blas_info
+
+        info["blas"] = blas_info().get("blas")
+        info["blas_path"] = blas_info().get("path")
+    except Exception as err:  # noqa: BLE001 - informational only
+        info["blas"] = f"unknown ({type(err).__name__})"
+    try:
+        import mlx.core as mx
+
+        info["mlx"] = getattr(mx, "__version__", "unknown")
+        info["mlx_default_device"] = str(mx.default_device())
+    except Exception as err:  # noqa: BLE001
+        info["mlx"] = f"unavailable ({type(err).__name__})"
+    return info
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
+    mine = collect_machine_info()
+    machine_info.update(
+        {
+            "mlx_version": mine.get("mlx"),
+            "mlx_default_device": mine.get("mlx_default_device"),
+            "blas": mine.get("blas"),
+            "blas_path": mine.get("blas_path"),
+            "cpu_count": mine.get("cpu_count"),
+            "cpu_affinity": mine.get("cpu_affinity"),
+        }
+    )
+
+
+def _git_commit(root: Path) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() or None
+
+
+# --------------------------------------------------------------------------------------------
+# Session: collect reports, write the report, print the summary
+# --------------------------------------------------------------------------------------------
+
+
+class ClaimsSession:
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.collector = _report.ResultCollector()
+        self.rows: list[dict[str, Any]] | None = None
+        self.written: list[Path] = []
+        self.exitstatus: Any = None
+
+    @property
+    def is_worker(self) -> bool:
+        return hasattr(self.config, "workerinput")
+
+    @property
+    def report_dir(self) -> Path:
+        path = Path(self.config.getoption("claims_report_dir"))
+        return path if path.is_absolute() else self.config.rootpath / path
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.collector.add(report)
+
+    def _finalize(self) -> list[dict[str, Any]]:
+        if self.rows is None:
+            claims = load_claims(self.config) if len(self.collector) else {}
+            self.rows = _report.build_rows(
+                self.collector.results.values(),
+                claims,
+                report_dir=self.report_dir,
+                default_scale=self.config.getoption("scale"),
+            )
+        return self.rows
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: Any) -> None:
+        if self.is_worker or not len(self.collector):
+            return
+        self.exitstatus = int(exitstatus)
+        rows = self._finalize()
+        claims = load_claims(self.config)
+        meta = {
+            "generated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "scale": self.config.getoption("scale"),
+            "exitstatus": self.exitstatus,
+            "git_commit": _git_commit(self.config.rootpath),
+            "command": " ".join(sys.argv),
+            "environment": collect_machine_info(),
+        }
+        out = self.report_dir
+        out.mkdir(parents=True, exist_ok=True)
+        md, js = out / "claims.md", out / "claims.json"
+        md.write_text(_report.render_markdown(rows, meta), encoding="utf-8")
+        js.write_text(_report.render_json(rows, meta, claims), encoding="utf-8")
+        self.written = [md, js]
+
+    def pytest_terminal_summary(self, terminalreporter, exitstatus, config) -> None:
+        if self.is_worker:
+            return
+        if not len(self.collector):
+            return
+        terminalreporter.write_sep("=", "claims report")
+        for line in _report.render_terminal(self._finalize()):
+            terminalreporter.write_line(line)
+        for path in self.written:
+            terminalreporter.write_line(f"written: {path}")
