@@ -194,7 +194,7 @@ class TitansArgs(BaseModelArgs):
     memory_expansion: int = 2
     chunk_size: int = 64
     conv_kernel: int = 4
-    lr_scale: float = 0.5
+    lr_scale: float = 0.02
 
     def __post_init__(self):
         super().__post_init__()
