@@ -10,7 +10,7 @@ import math
 import mlx.core as mx
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from titans.memory import MemoryState, chunk_coefficients, memory_read, memory_scan, memory_scan_reference
@@ -80,6 +80,7 @@ def test_chunked_matches_reference_float32(no_compile, seed, leading, T, widths,
     args = make_inputs(seed, leading, T, widths)
     y, state = memory_scan(*args, chunk)
     y_ref, state_ref = memory_scan_reference(*args, chunk)
+    assume(np.isfinite(np.array(y_ref)).all())  # inner-loop divergence is the stability claims' subject
     assert y.shape == (*leading, T, widths[-1]) and y.dtype == mx.float32
     assert rel_err(y, y_ref) <= 1e-4
     assert_states_close(state, state_ref, 1e-4)
@@ -133,9 +134,10 @@ def test_linear_memory_matches_numpy_float64(chunk):
 )
 def test_any_split_equals_one_call(no_compile, seed, T, widths, chunk, data):
     args = make_inputs(seed, (2,), T, widths)
+    y, state = memory_scan(*args, chunk)
+    assume(np.isfinite(np.array(y)).all())
     n_cuts = data.draw(st.integers(1, min(4, T - 1)))
     cuts = sorted(data.draw(st.lists(st.integers(1, T - 1), min_size=n_cuts, max_size=n_cuts, unique=True)))
-    y, state = memory_scan(*args, chunk)
     weights, rest = args[0], args[1:]
     pieces, piece_state = [], None
     for a, b in zip([0, *cuts], [*cuts, T]):

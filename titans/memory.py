@@ -87,11 +87,6 @@ def _mT(x: mx.array) -> mx.array:
     return mx.swapaxes(x, -1, -2)
 
 
-def _silu_grad(z: mx.array) -> mx.array:
-    s = mx.sigmoid(z)
-    return s * (1 + z * (1 - s))
-
-
 def memory_read(weights, x: mx.array) -> mx.array:
     """``M*(x)``: apply the memory MLP to rows of ``x`` (..., T, d_in) without updating it."""
     h = x
@@ -110,23 +105,26 @@ def memory_loss(weights, k: mx.array, v: mx.array) -> mx.array:
 def _forward_backward(weights, k: mx.array, v: mx.array):
     """Per-token layer inputs ``a`` and output gradients ``g`` of eq. 12 at ``weights``.
 
-    The gradient of ``‖M(k_i) − v_i‖²`` w.r.t. layer ``l`` is ``g_i^{(l)} a_i^{(l)ᵀ}``.
+    The gradient of ``‖M(k_i) − v_i‖²`` w.r.t. layer ``l`` is ``g_i^{(l)} a_i^{(l)ᵀ}``. Each
+    sigmoid is computed once and reused for SiLU'(z) = s (1 + z (1 − s)): on CPU the
+    transcendental ops, not the matmuls, dominate this step.
     """
     n_layers = len(weights)
-    inputs, pre_acts = [k], []
+    inputs, slopes = [k], []
     h = k
     for layer, w in enumerate(weights):
         z = h @ _mT(w)
-        pre_acts.append(z)
         if layer < n_layers - 1:
-            h = nn.silu(z)
+            s = mx.sigmoid(z)
+            h = z * s
             inputs.append(h)
+            slopes.append(s * (1 + z * (1 - s)))
     out_grads = [None] * n_layers
     g = 2 * (z - v)
     for layer in range(n_layers - 1, -1, -1):
         out_grads[layer] = g
         if layer > 0:
-            g = (g @ weights[layer]) * _silu_grad(pre_acts[layer - 1])
+            g = (g @ weights[layer]) * slopes[layer - 1]
     return inputs, out_grads
 
 

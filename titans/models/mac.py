@@ -7,7 +7,7 @@ The sequence is cut into segments of ``segment_size`` tokens. For segment ``S``:
 2. ``y = Attn([p ‖ h ‖ S])`` (eq. 22-23): attention inside the segment window, with the persistent
    tokens ``p`` visible to all, and ``h_i`` and ``S_i`` visible to segment token ``j`` iff ``i ≤ j``
    (causal; ``h_i`` depends on token ``i``). Interleaving the pairs ``(h_i, S_i)`` after ``p`` turns
-   that mask into plain causal attention over ``N_p + 2n`` positions;
+   that mask into a causal mask over ``N_p + 2n`` positions, queried from the segment tokens;
 3. the memory is updated **with the attention output** ``y`` (eq. 24); titans-pytorch stores the
    layer input instead, available as ``memory_input="layer_input"``;
 4. ``o = y ⊗ M*_t(y)`` (eq. 25), where token ``t`` reads the memory after its own update (a read
@@ -96,6 +96,19 @@ class Block(nn.Module):
             p = mx.broadcast_to(self.persistent.astype(dtype), (batch, *self.persistent.shape))
             self.attention(p, cache.attention)  # stores the persistent keys/values; outputs unused
 
+    def _window_attention(self, pairs, cache: KVCache):
+        """Causal attention over the segment window, queried only from the segment tokens (the odd
+        positions of the interleaved ``(h_i, x_i)`` pairs; the ``h`` outputs would be discarded)."""
+        attn = self.attention
+        offset = cache.offset
+        q = attn.rope(attn.heads(attn.q_proj(pairs)), offset=offset)[:, :, 1::2]
+        k = attn.rope(attn.heads(attn.k_proj(pairs)), offset=offset)
+        k, v = cache.update_and_fetch(k, attn.heads(attn.v_proj(pairs)))
+        query_positions = offset + 1 + 2 * mx.arange(q.shape[2])
+        mask = mx.arange(k.shape[2])[None, :] <= query_positions[:, None]
+        out = mx.fast.scaled_dot_product_attention(q, k, v, scale=attn.head_dim**-0.5, mask=mask)
+        return attn.o_proj(attn.merge(out))
+
     def _segment(self, x, cache: MACCache):
         """Tokens ``x`` (B, n, d) that lie inside one segment."""
         B, n, _ = x.shape
@@ -104,7 +117,7 @@ class Block(nn.Module):
         q = _l2_normalize(self.memory.split_heads(nn.silu(self.read_proj(x))))
         h = self.memory.output(memory_read(cache.segment_weights, q).astype(x.dtype), x)
         pairs = mx.stack([h, x], axis=2).reshape(B, 2 * n, -1)
-        y = self.attention(pairs, cache.attention)[:, 1::2]
+        y = self._window_attention(pairs, cache.attention)
         m = self.memory(y if self.memory_input == "attention_output" else x, cache.memory)
         cache.position += n
         return self.gate(y, m)
