@@ -107,3 +107,9 @@ def test_bad_inputs():
         mem.step(mx.zeros((1, 16)), cache=None)
     with pytest.raises(ValueError, match="one token"):
         mem.step(mx.zeros((1, 2, 16)), NeuralMemoryCache())
+
+
+def test_ablation_switches_zero_the_gates():
+    x = tokens(5)
+    _, _, _, lr, momentum, decay = layer(use_momentum=False, use_decay=False).projections(x)
+    assert mx.all(momentum == 0).item() and mx.all(decay == 0).item() and mx.all(lr > 0).item()

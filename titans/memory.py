@@ -431,6 +431,8 @@ class NeuralMemory(nn.Module):
         gate_bias_init: initial biases of (θ, η, α) before the sigmoid: θ≈0.12·lr_scale, η≈0.9,
             α≈0.02.
         output_gate: the §4.4 norm + gate before ``o_proj``.
+        use_momentum, use_decay: False fixes η = 0 (no past surprise) or α = 0 (no forgetting):
+            the "w/o momentum" and "w/o weight decay" ablations of Table 5.
     """
 
     def __init__(
@@ -445,6 +447,8 @@ class NeuralMemory(nn.Module):
         lr_scale: float = 0.02,
         gate_bias_init: tuple = (-2.0, 2.2, -4.0),
         output_gate: bool = True,
+        use_momentum: bool = True,
+        use_decay: bool = True,
     ):
         super().__init__()
         _checks.positive_int("dims", dims)
@@ -460,6 +464,7 @@ class NeuralMemory(nn.Module):
         self.dims, self.n_heads, self.head_dim = dims, n_heads, head_dim
         self.depth, self.chunk_size, self.lr_scale = depth, chunk_size, float(lr_scale)
         self.conv_kernel, self.output_gate = conv_kernel, output_gate
+        self.use_momentum, self.use_decay = use_momentum, use_decay
         inner = n_heads * head_dim
         self.q_proj = nn.Linear(dims, inner, bias=False)
         self.k_proj = nn.Linear(dims, inner, bias=False)
@@ -501,7 +506,9 @@ class NeuralMemory(nn.Module):
         gates = mx.sigmoid(self.gate_proj(x)).transpose(0, 2, 1)  # (B, 3H, T)
         H = self.n_heads
         lr = self.lr_scale * gates[:, :H]
-        return q, k, v, lr, gates[:, H : 2 * H], gates[:, 2 * H :]
+        momentum = gates[:, H : 2 * H] if self.use_momentum else mx.zeros_like(lr)
+        decay = gates[:, 2 * H :] if self.use_decay else mx.zeros_like(lr)
+        return q, k, v, lr, momentum, decay
 
     def __call__(self, x: mx.array, cache: NeuralMemoryCache | None = None) -> mx.array:
         """``x`` (B, T, dims) → (B, T, dims). With a cache, continues from (and updates) it."""

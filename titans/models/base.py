@@ -186,7 +186,8 @@ class TitansArgs(BaseModelArgs):
 
     Every choice the paper leaves open is a named option: memory MLP depth ``L_M`` and hidden width
     (``memory_expansion`` × head_dim), chunk size of the parallel form, short-conv kernel, the scale
-    of θ, and the number of persistent tokens ``N_p`` (0 switches them off).
+    of θ, and the number of persistent tokens ``N_p`` (0 switches them off). ``memory_momentum`` and
+    ``memory_decay`` switch η and α off for the Table 5 ablations.
     """
 
     n_persistent: int = 4
@@ -195,6 +196,8 @@ class TitansArgs(BaseModelArgs):
     chunk_size: int = 64
     conv_kernel: int = 4
     lr_scale: float = 0.02
+    memory_momentum: bool = True
+    memory_decay: bool = True
 
     def __post_init__(self):
         super().__post_init__()
@@ -213,6 +216,7 @@ def make_memory(args: TitansArgs):
     return NeuralMemory(
         args.dims, n_heads=args.n_heads, depth=args.memory_depth, expansion=args.memory_expansion,
         chunk_size=args.chunk_size, conv_kernel=args.conv_kernel, lr_scale=args.lr_scale,
+        use_momentum=args.memory_momentum, use_decay=args.memory_decay,
     )
 
 

@@ -4,10 +4,13 @@ The sequence is cut into segments of ``segment_size`` tokens. For segment ``S``:
 
 1. ``h = M*_{t-1}(q)``, ``q = S W_Q``: read the memory as it was before the segment (eq. 21), one
    retrieved token per segment token;
-2. ``y = Attn([p ‖ h ‖ S])`` (eq. 22-23): attention inside the segment window, with the persistent
-   tokens ``p`` visible to all, and ``h_i`` and ``S_i`` visible to segment token ``j`` iff ``i ≤ j``
-   (causal; ``h_i`` depends on token ``i``). Interleaving the pairs ``(h_i, S_i)`` after ``p`` turns
-   that mask into a causal mask over ``N_p + 2n`` positions, queried from the segment tokens;
+2. ``y = Attn([p ‖ h ‖ S])`` (eq. 22-23): attention inside the segment window, laid out as the
+   paper writes it (RoPE positions ``0..N_p−1`` for ``p``, ``N_p + i`` for ``h_i``, ``N_p + C + i`` for
+   ``S_i``), with ``p`` visible to all and ``h_i``, ``S_i`` visible to segment token ``j`` iff ``i ≤ j``
+   (causal: ``h_i`` depends on token ``i``). The mask comes from each cached key's segment index, so
+   it does not depend on the order keys arrive in while decoding. (An interleaved ``(h_i, S_i)``
+   layout gives the same mask but other relative positions; tiny models then failed to learn even
+   in-segment recall.)
 3. the memory is updated **with the attention output** ``y`` (eq. 24); titans-pytorch stores the
    layer input instead, available as ``memory_input="layer_input"``;
 4. ``o = y ⊗ M*_t(y)`` (eq. 25), where token ``t`` reads the memory after its own update (a read
@@ -54,13 +57,15 @@ class MACCache:
     memory: NeuralMemoryCache = field(default_factory=NeuralMemoryCache)
     segment_weights: tuple | None = None
     attention: KVCache | None = None
+    key_index: mx.array | None = None  # segment index of each cached key (-1: persistent)
     position: int = 0
 
     @property
     def nbytes(self) -> int:
         segment = sum(w.nbytes for w in self.segment_weights) if self.segment_weights else 0
         window = self.attention.nbytes if self.attention is not None else 0
-        return self.memory.nbytes + segment + window
+        index = self.key_index.nbytes if self.key_index is not None else 0
+        return self.memory.nbytes + segment + window + index
 
 
 def _l2_normalize(x, eps: float = 1e-6):
@@ -92,20 +97,24 @@ class Block(nn.Module):
         else:
             cache.segment_weights = tuple(w.astype(dtype) for w in self.memory.memory_weights)
         cache.attention = KVCache()
+        cache.key_index = mx.zeros((0,), dtype=mx.int32)
         if self.n_persistent:
             p = mx.broadcast_to(self.persistent.astype(dtype), (batch, *self.persistent.shape))
             self.attention(p, cache.attention)  # stores the persistent keys/values; outputs unused
+            cache.key_index = mx.full((self.n_persistent,), -1, dtype=mx.int32)
 
-    def _window_attention(self, pairs, cache: KVCache):
-        """Causal attention over the segment window, queried only from the segment tokens (the odd
-        positions of the interleaved ``(h_i, x_i)`` pairs; the ``h`` outputs would be discarded)."""
-        attn = self.attention
-        offset = cache.offset
-        q = attn.rope(attn.heads(attn.q_proj(pairs)), offset=offset)[:, :, 1::2]
-        k = attn.rope(attn.heads(attn.k_proj(pairs)), offset=offset)
-        k, v = cache.update_and_fetch(k, attn.heads(attn.v_proj(pairs)))
-        query_positions = offset + 1 + 2 * mx.arange(q.shape[2])
-        mask = mx.arange(k.shape[2])[None, :] <= query_positions[:, None]
+    def _window_attention(self, h, x, cache: MACCache):
+        """Attention of segment tokens ``x`` over ``[p ‖ h ‖ S]`` (eq. 22-23, Fig. 3a mask)."""
+        attn, C, n_p = self.attention, self.segment_size, self.n_persistent
+        first = cache.position % C  # segment index of x[:, 0]
+        q = attn.rope(attn.heads(attn.q_proj(x)), offset=n_p + C + first)
+        k_h = attn.rope(attn.heads(attn.k_proj(h)), offset=n_p + first)
+        k_x = attn.rope(attn.heads(attn.k_proj(x)), offset=n_p + C + first)
+        values = attn.heads(attn.v_proj(mx.concatenate([h, x], axis=1)))
+        k, v = cache.attention.update_and_fetch(mx.concatenate([k_h, k_x], axis=2), values)
+        index = first + mx.arange(x.shape[1], dtype=mx.int32)
+        cache.key_index = mx.concatenate([cache.key_index, index, index])
+        mask = cache.key_index[None, :] <= index[:, None]
         out = mx.fast.scaled_dot_product_attention(q, k, v, scale=attn.head_dim**-0.5, mask=mask)
         return attn.o_proj(attn.merge(out))
 
@@ -116,8 +125,7 @@ class Block(nn.Module):
             self._start_segment(cache, B, x.dtype)
         q = _l2_normalize(self.memory.split_heads(nn.silu(self.read_proj(x))))
         h = self.memory.output(memory_read(cache.segment_weights, q).astype(x.dtype), x)
-        pairs = mx.stack([h, x], axis=2).reshape(B, 2 * n, -1)
-        y = self._window_attention(pairs, cache.attention)
+        y = self._window_attention(h, x, cache)
         m = self.memory(y if self.memory_input == "attention_output" else x, cache.memory)
         cache.position += n
         return self.gate(y, m)
