@@ -19,7 +19,8 @@ Fixtures
 
 At the end of the session (on the xdist controller, or the only process) ``claims.md`` and
 ``claims.json`` are written, provided at least one claim test ran, and the same table is printed
-in the terminal summary.
+in the terminal summary. Then, when matplotlib is importable, ``figures/<claim-id>.png`` are drawn
+from ``claims.json`` and embedded in ``claims.md`` (:mod:`titans.reporting.figures`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from typing import Any
 
 import pytest
 
+from titans.reporting import figures as _figures
 from titans.reporting import report as _report
 from titans.reporting.report import ClaimRecord
 
@@ -272,6 +274,15 @@ def _git_commit(root: Path) -> str | None:
 # --------------------------------------------------------------------------------------------
 
 
+def _draw_figures(report_dir: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+    """``figures/<claim-id>.png`` from the written ``claims.json`` (when matplotlib is importable),
+    then ``claims.md`` again with the figures; a figure failure never fails the session."""
+    try:
+        return _figures.after_session(report_dir, rows, meta)
+    except Exception as err:  # noqa: BLE001 - reported in the terminal summary
+        return f"figures: not drawn ({type(err).__name__}: {_report.shorten(str(err), 200)})"
+
+
 class ClaimsSession:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
@@ -279,6 +290,7 @@ class ClaimsSession:
         self.rows: list[dict[str, Any]] | None = None
         self.written: list[Path] = []
         self.exitstatus: Any = None
+        self.figures_note: str | None = None
 
     @property
     def is_worker(self) -> bool:
@@ -324,6 +336,7 @@ class ClaimsSession:
         md.write_text(_report.render_markdown(rows, meta), encoding="utf-8")
         js.write_text(_report.render_json(rows, meta, claims), encoding="utf-8")
         self.written = [md, js]
+        self.figures_note = _draw_figures(out, rows, meta)
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus, config) -> None:
         if self.is_worker:
@@ -335,3 +348,5 @@ class ClaimsSession:
             terminalreporter.write_line(line)
         for path in self.written:
             terminalreporter.write_line(f"written: {path}")
+        if self.figures_note:
+            terminalreporter.write_line(self.figures_note)

@@ -507,8 +507,35 @@ def render_markdown(rows: list[dict[str, Any]], meta: Mapping[str, Any]) -> str:
     if notes:
         lines += ["", "## Notes", ""]
         lines += [f"- `{cid}` (`{nodeid}`): {_cell(n)}" for cid, nodeid, n in notes]
+    lines += _render_figures(rows, meta)
     lines.append("")
     return "\n".join(lines)
+
+
+def _render_figures(rows: list[dict[str, Any]], meta: Mapping[str, Any]) -> list[str]:
+    """Each claim's figure under its verdicts (``## Figures``), then ``meta["extra_figures"]``."""
+    by_claim: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        if row.get("figure"):
+            by_claim.setdefault(row["claim_id"], []).append(row)
+    extra = list(meta.get("extra_figures") or [])
+    if not by_claim and not extra:
+        return []
+    lines = ["", "## Figures", ""]
+    for cid, claim_rows in by_claim.items():
+        lines += [f"### `{cid}`", ""]
+        if claim_rows[0].get("statement"):
+            lines += [_cell(claim_rows[0]["statement"]), ""]
+        for row in claim_rows:
+            test = row["nodeid"].split("::", 1)[-1] if row["verdict"] != NOT_RUN else row["nodeid"]
+            lines.append(
+                f"- **{row['verdict']}** · {_cell(row['measured'])} (threshold {_cell(row['threshold'])})"
+                f" · `{_cell(test)}`"
+            )
+        lines += ["", f"![{cid}]({claim_rows[0]['figure']})", ""]
+    for title, path in extra:
+        lines += [f"### {title}", "", f"![{title}]({path})", ""]
+    return lines
 
 
 def render_json(rows: list[dict[str, Any]], meta: Mapping[str, Any], claims: Mapping[str, Any]) -> str:

@@ -1,0 +1,376 @@
+import marimo
+
+__generated_with = "0.25.2"
+app = marimo.App(width="medium")
+
+
+@app.cell
+def _():
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    import marimo as mo
+
+    if importlib.util.find_spec("titans") is None:  # a clone without `pip install -e .`
+        sys.path.insert(0, str(Path(mo.notebook_dir() or Path.cwd()).resolve().parent))
+    import titans  # noqa: F401  (before anything imports mlx: it loads OpenBLAS for MLX)
+    import io
+    import json
+    import time
+
+    import numpy as np
+
+    from titans import analysis
+    from titans.reporting import figures
+
+    return Path, analysis, figures, io, json, mo, np, time
+
+
+@app.cell
+def _(mo):
+    mo.md(r"""
+    # Titans claims: verdicts, figures, and a live experiment
+
+    This notebook reads the latest claims report (`reports/claims.json`, written by `./run claims`),
+    shows every claim's verdict and figure, and lets you rerun a small recall experiment and the
+    memory-utilization heatmaps yourself. Export it headless with
+    `marimo export html notebooks/titans_claims.py -o reports/titans_claims.html`.
+    """)
+    return
+
+
+@app.cell
+def _(Path, mo):
+    _arg = mo.cli_args().get("reports")
+    _here = mo.notebook_dir() or Path.cwd()
+    report_dir = Path(_arg) if _arg else Path(_here).resolve().parent / "reports"
+    claims_path = report_dir / "claims.json"
+    figure_dir = report_dir / "figures"
+    return claims_path, figure_dir, report_dir
+
+
+@app.cell
+def _(claims_path, json, mo):
+    doc = None
+    _problem = None
+    if claims_path.is_file():
+        try:
+            doc = json.loads(claims_path.read_text(encoding="utf-8"))
+        except ValueError as _err:
+            _problem = f"`{claims_path}` is not valid JSON ({_err}); rerun `./run claims`."
+    else:
+        _problem = (
+            f"No claims report yet at `{claims_path}`. Run `./run claims` (or "
+            "`python -m pytest claims -q`) to produce one; the experiments below work without it."
+        )
+    if doc is not None:
+        _counts = ", ".join(f"**{_n}** {_v}" for _v, _n in (doc.get("counts") or {}).items() if _n)
+        _env = doc.get("environment") or {}
+        report_status = mo.md(
+            f"Report generated {doc.get('generated', '?')} at scale `{doc.get('scale', '?')}` "
+            f"(commit `{doc.get('git_commit') or '?'}`, MLX `{_env.get('mlx', '?')}`, "
+            f"BLAS `{_env.get('blas', '?')}`): {_counts}."
+        )
+    else:
+        report_status = mo.callout(mo.md(_problem), kind="warn")
+    report_status
+    return (doc,)
+
+
+@app.cell
+def _(doc, mo):
+    def _value_ci(v):
+        if not v:
+            return "—"
+        mean, lo, hi = v.get("mean"), v.get("ci_low"), v.get("ci_high")
+        if not isinstance(mean, (int, float)) or isinstance(mean, bool):
+            return str(mean)
+        text = format(mean, ".4g")
+        if isinstance(lo, (int, float)) and isinstance(hi, (int, float)):
+            half = (hi - lo) / 2
+            if abs((mean - lo) - (hi - mean)) <= 1e-9 * max(1.0, abs(mean)):
+                text += f" ± {half:.3g}"
+            else:
+                text += f" [{lo:.4g}, {hi:.4g}]"
+        if v.get("unit"):
+            text += f" {v['unit']}"
+        return text
+
+    claim_table = []
+    for _r in (doc or {}).get("results") or []:
+        _v = (_r.get("values") or [None])[0]
+        claim_table.append(
+            {
+                "claim": _r.get("claim_id"),
+                "test": str(_r.get("nodeid", "")).split("::")[-1],
+                "verdict": _r.get("verdict"),
+                "measured": (_v or {}).get("name", "—"),
+                "value ± 95% CI": _value_ci(_v),
+                "n": (_v or {}).get("n"),
+                "threshold": _r.get("threshold"),
+                "scale": _r.get("scale"),
+            }
+        )
+    _claims = (doc or {}).get("claims") or {}
+    for _cid in (doc or {}).get("not_run") or []:
+        claim_table.append(
+            {
+                "claim": _cid, "test": _claims.get(_cid, {}).get("test", ""), "verdict": "not run",
+                "measured": "—", "value ± 95% CI": "—", "n": None,
+                "threshold": _claims.get(_cid, {}).get("threshold_text", ""), "scale": None,
+            }
+        )
+    _view = (
+        mo.vstack([
+            mo.md("## Claim table\nOne row per claim test (parametrized tests give several rows); "
+                  "registered claims that did not run this session are at the end."),
+            mo.ui.table(claim_table, selection=None, page_size=15, show_column_summaries=False),
+        ])
+        if claim_table
+        else mo.md("")
+    )
+    _view
+    return (claim_table,)
+
+
+@app.cell
+def _(doc, figure_dir, mo):
+    figure_claims = []
+    if doc is not None:
+        _ids = list(dict.fromkeys(_r.get("claim_id") for _r in doc.get("results") or []))
+        figure_claims = [_c for _c in _ids if (figure_dir / f"{_c}.png").is_file()]
+    claim_picker = mo.ui.dropdown(
+        options=figure_claims or ["(no figures)"],
+        value=(figure_claims or ["(no figures)"])[0],
+        label="claim",
+        searchable=True,
+    )
+    return claim_picker, figure_claims
+
+
+@app.cell
+def _(claim_picker, doc, figure_claims, figure_dir, io, mo):
+    def _image(path):
+        return mo.image(io.BytesIO(path.read_bytes()))
+
+    if not figure_claims:
+        _out = mo.md(
+            "## Figures\nNo claim figures yet: they are drawn at the end of `./run claims` "
+            "(or with `python -m titans.reporting.figures reports/claims.json`)."
+        ) if doc is not None else mo.md("")
+    else:
+        _cid = claim_picker.value
+        _claim = (doc.get("claims") or {}).get(_cid, {})
+        _rows = [_r for _r in doc.get("results") or [] if _r.get("claim_id") == _cid]
+        _lines = "\n".join(
+            f"- **{_r['verdict']}** · {_r.get('measured', '—')} (threshold {_r.get('threshold', '?')}) · "
+            f"`{str(_r.get('nodeid', '')).split('::')[-1]}`"
+            for _r in _rows
+        )
+        _out = mo.vstack([
+            mo.md(f"## Figures\nPick a claim; every figure is also in the list below and in `{figure_dir}`."),
+            claim_picker,
+            mo.md(f"**{_cid}**: {_claim.get('statement', '')}\n\n{_lines}"),
+            _image(figure_dir / f"{_cid}.png"),
+            mo.accordion({f"all {len(figure_claims)} claim figures": mo.vstack(
+                [mo.vstack([mo.md(f"**{_c}**"), _image(figure_dir / f"{_c}.png")]) for _c in figure_claims]
+            )}),
+        ])
+    _out
+    return
+
+
+@app.cell
+def _(mo):
+    mo.md(r"""
+    ## Recall vs distance, live
+
+    A needle `(k*, v*)` is written `distance` steps before the end of a continuous key/value stream
+    (`titans.tasks.kv_stream_far_pointer`, d = 32, unit keys), then read once with `k*`. Each mixer
+    has fixed, untrained parameters: the neural memory (`memory_scan`, constant gates θ, η = 0,
+    α = 0, chunk 8; depth 1 is the linear matrix memory), softmax attention over all writes,
+    sliding-window attention (SWA), and RetNet-style retention (decay γ = 1 − 2⁻⁸). *Recall* = the
+    read-out's nearest written value is the needle's (chance: dashed). The filler haystack repeats
+    4 pairs (does the needle survive a long, boring context?); the random haystack writes a fresh
+    association every step (a capacity test: no fixed-size memory keeps thousands of pairs). The
+    default θ = 0.2 suits the linear memory; untrained deep memories may want another θ.
+    """)
+    return
+
+
+@app.cell
+def _(mo):
+    mixer_picker = mo.ui.multiselect(
+        options={
+            "memory (depth from the slider)": "memory",
+            "linear memory (depth 1)": "linear",
+            "attention": "attention",
+            "SWA": "swa",
+            "retention (RetNet)": "retention",
+        },
+        value=["memory (depth from the slider)", "linear memory (depth 1)", "attention", "SWA", "retention (RetNet)"],
+        label="mixers",
+    )
+    length_picker = mo.ui.dropdown(
+        options={"512": 512, "1k": 1024, "2k": 2048, "4k": 4096, "8k": 8192, "16k": 16384},
+        value="2k",
+        label="stream length",
+    )
+    depth_slider = mo.ui.slider(1, 4, value=2, label="memory depth L_M", show_value=True)
+    haystack_picker = mo.ui.dropdown(options=["filler", "random"], value="filler", label="haystack")
+    theta_slider = mo.ui.slider(steps=[0.02, 0.05, 0.1, 0.2, 0.3, 0.5], value=0.2, label="memory θ", show_value=True)
+    window_slider = mo.ui.slider(steps=[64, 128, 256, 512, 1024], value=256, label="SWA window", show_value=True)
+    mo.vstack([
+        mo.hstack([mixer_picker, length_picker, haystack_picker], justify="start"),
+        mo.hstack([depth_slider, theta_slider, window_slider], justify="start"),
+    ])
+    return depth_slider, haystack_picker, length_picker, mixer_picker, theta_slider, window_slider
+
+
+@app.cell
+def _(
+    analysis,
+    depth_slider,
+    figures,
+    haystack_picker,
+    length_picker,
+    mixer_picker,
+    mo,
+    theta_slider,
+    time,
+    window_slider,
+):
+    _start = time.perf_counter()
+    _T = int(length_picker.value)
+    _depth = int(depth_slider.value)
+    _window = int(window_slider.value)
+    experiment = {}
+    for _m in mixer_picker.value:
+        if _m in ("memory", "linear"):
+            _d = 1 if _m == "linear" else _depth
+            _name = f"memory (L_M={_d}{', linear' if _d == 1 else ''})"
+            _res = analysis.kv_recall_vs_distance(
+                "memory", _T, depth=_d, haystack=haystack_picker.value, theta=float(theta_slider.value)
+            )
+        elif _m == "swa":
+            _name = f"SWA (window {_window})"
+            _res = analysis.kv_recall_vs_distance("swa", _T, window=_window, haystack=haystack_picker.value)
+        else:
+            _name = "retention (γ=0.996)" if _m == "retention" else _m
+            _res = analysis.kv_recall_vs_distance(_m, _T, haystack=haystack_picker.value)
+        experiment[_name] = _res
+    _curves = []
+    for _name, _res in experiment.items():
+        _x = _res["distance"].tolist()
+        _meta = {"x_label": "distance", "hline": _res["chance"], "hline_label": "chance"}
+        if _name.startswith("SWA"):
+            _meta.update(vline=_window, vline_label="SWA window")
+        _curves.append({"name": _name, "x": _x, "y": _res["recall"].tolist(),
+                        "meta": {**_meta, "y_label": "recall (nearest written value)"}})
+        _curves.append({"name": _name, "x": _x, "y": _res["cosine"].tolist(),
+                        "meta": {"x_label": "distance", "y_label": "cosine(read-out, v*)"}})
+    experiment_seconds = time.perf_counter() - _start
+    if _curves:
+        _fig = figures.curves_figure(
+            _curves,
+            f"Needle recall vs distance on a {_T:,}-step {haystack_picker.value} key/value stream "
+            f"(d = 32, 4 seeds; ran in {experiment_seconds:.1f} s)",
+        )
+        _png = figures.figure_to_png(_fig)
+        _diverged = [_n for _n, _r in experiment.items() if _r["diverged"]]
+        _warn = (
+            mo.callout(mo.md(f"Non-finite read-out (the memory diverged; lower θ): {', '.join(_diverged)}"), kind="warn")
+            if _diverged
+            else mo.md("")
+        )
+        _out = mo.vstack([mo.image(_png), _warn])
+    else:
+        _out = mo.md("Pick at least one mixer.")
+    _out
+    return experiment, experiment_seconds
+
+
+@app.cell
+def _(mo):
+    mo.md(r"""
+    ## Memory utilization
+
+    For tiny LMM / MAC / MAG models (freshly initialized unless you train them for a few steps on
+    far pointer), on one far-pointer sequence: the **write strength** θ_t·‖∇ℓ_t‖ of every memory
+    (per layer L and head h; ∇ℓ_t is taken at the chunk-start weights, exactly what the scan
+    applies, and ‖∇_l ℓ_t‖ = ‖g_t‖·‖a_t‖ per memory-MLP layer), the **memory norm** ‖M_t‖/‖M_0‖
+    at chunk ends (the scan keeps one state per chunk), and for MAG/MAC the ratio of the two gate
+    inputs, memory output vs attention output, per position. Dashed: the needle and the query.
+    The figure is saved as `reports/figures/memory-utilization.png` and linked from `claims.md`.
+    """)
+    return
+
+
+@app.cell
+def _(mo):
+    util_models = mo.ui.multiselect(options=["lmm", "mac", "mag"], value=["lmm", "mac", "mag"], label="models")
+    util_length = mo.ui.dropdown(options={"128": 128, "256": 256, "512": 512}, value="256", label="sequence length")
+    util_train = mo.ui.slider(steps=[0, 10, 20, 40], value=0, label="train steps first (slow: ~1 s/step)", show_value=True)
+    mo.hstack([util_models, util_length, util_train], justify="start")
+    return util_length, util_models, util_train
+
+
+@app.cell
+def _(
+    analysis,
+    claims_path,
+    figure_dir,
+    figures,
+    mo,
+    np,
+    report_dir,
+    time,
+    util_length,
+    util_models,
+    util_train,
+):
+    _start = time.perf_counter()
+    utilization = analysis.default_memory_utilization(
+        tuple(util_models.value), seq_len=int(util_length.value), train_steps=int(util_train.value)
+    ) if util_models.value else []
+    if utilization:
+        _trained = f"trained {int(util_train.value)} steps" if int(util_train.value) else "freshly initialized"
+        _title = (
+            f"Memory utilization of {_trained} tiny Titans on one {int(util_length.value)}-token far-pointer "
+            "sequence (dashed: needle and query; batch row 0)"
+        )
+        _fig = figures.memory_utilization_figure(utilization, _title)
+        utilization_png = figure_dir / f"{figures.MEMORY_UTILIZATION}.png"
+        _png = figures.figure_to_png(_fig, utilization_png)
+        if claims_path.is_file():
+            try:
+                figures.refresh_report(report_dir)  # link the figure from claims.md
+            except Exception as _err:  # noqa: BLE001 - the notebook still shows the figure
+                print(f"claims.md not refreshed: {type(_err).__name__}: {_err}")
+        _rows = []
+        for _r in utilization:
+            _ws = _r["write_strength"][0]  # (layers, heads, T)
+            _needle = _r["marks"]["needle"]
+            _rows.append({
+                "model": _r["model"],
+                "median write strength": f"{np.median(_ws):.3g}",
+                "needle (KEY k v) / median": f"{np.mean(_ws[..., _needle:_needle + 3]) / np.median(_ws):.2f}",
+                "final ‖M‖/‖M_0‖ (mean)": f"{np.mean(_r['weight_norm'][0, ..., -1] / _r['weight_norm_initial'][0]):.3f}",
+                "mean memory gate σ(·)": "—" if _r["gate_mean"] is None else f"{np.mean(_r['gate_mean']):.3f}",
+            })
+        _out = mo.vstack([
+            mo.image(_png),
+            mo.ui.table(_rows, selection=None, show_column_summaries=False),
+            mo.md(f"Computed and drawn in {time.perf_counter() - _start:.1f} s; saved to "
+                  f"`{utilization_png.relative_to(report_dir.parent) if utilization_png.is_relative_to(report_dir.parent) else utilization_png}`."),
+        ])
+    else:
+        utilization_png = None
+        _out = mo.md("Pick at least one model.")
+    _out
+    return utilization, utilization_png
+
+
+if __name__ == "__main__":
+    app.run()

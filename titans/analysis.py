@@ -1,0 +1,405 @@
+"""Memory utilization: where and how strongly the neural memory writes, how large it grows, and how
+much it contributes next to attention. Also the small recall-vs-distance experiment of the notebook.
+
+Every function returns numpy arrays (float64), so results plot and test without MLX.
+
+:func:`memory_trace` (one ``memory_scan`` configuration, any leading dims such as batch × heads)
+    ``write_strength[..., t] = θ_t · ‖∇ℓ_t‖`` with ``∇ℓ_t`` the gradient of eq. 12 for token ``t``
+    at the chunk-start weights ``M_{t0}`` (eq. 16: the gradient the scan actually applies). For a
+    bias-free layer ``l`` the gradient is the rank-one ``g_t a_tᵀ`` (backprop signal ``g``, layer
+    input ``a``), so ``‖∇_l ℓ_t‖_F = ‖g_t‖·‖a_t‖`` exactly and ``‖∇ℓ_t‖² = Σ_l ‖∇_l ℓ_t‖²``.
+    ``weight_norm[..., c] = ‖M‖`` (Frobenius over all memory layers) after chunk ``c``: the scan
+    keeps one state per chunk, so norms are at **chunk granularity**; ``chunk_end[c]`` is the
+    position of the last token of chunk ``c``.
+
+:func:`model_memory_utilization` (a Titans language model on a token sequence)
+    Runs the model once while recording what each block's ``NeuralMemory`` receives (and, for
+    MAG/MAC, the two inputs ``y`` (attention) and ``M`` (memory) of the gate ``y ⊗ M``), then
+    traces each memory layer with :func:`memory_trace`. Positions are token positions: the
+    persistent-token writes that LMM/MAG put in front of the sequence are dropped (their count is
+    ``n_prefix``; chunk ends are shifted by it, chunks holding only persistent tokens are dropped).
+
+:func:`kv_recall_vs_distance`
+    One needle ``(k*, v*)`` written ``distance`` steps before the end of a continuous key/value
+    stream (:func:`titans.tasks.kv_stream_far_pointer`), read once after the last write, for one
+    mixer with fixed (untrained) parameters: the neural memory (``memory_scan`` with constant
+    gates; depth 1 = the linear matrix memory; every memory starts at ``M_0 = 0`` in its output
+    layer, hidden layers from a seeded random init), softmax attention over all writes,
+    sliding-window attention over the last ``window`` writes, or RetNet-style retention (decayed
+    linear attention, no softmax). *Recall* = the read-out's nearest written value (cosine) is the
+    needle's value; chance is 1 / (distinct values written).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Iterable, Mapping, Sequence
+
+import mlx.core as mx
+import numpy as np
+
+from titans import tasks
+from titans.memory import NeuralMemory, _forward_backward, memory_read, memory_scan
+
+__all__ = [
+    "DEFAULT_TITLE",
+    "MIXERS",
+    "default_memory_utilization",
+    "kv_distances",
+    "kv_recall_vs_distance",
+    "memory_trace",
+    "model_memory_utilization",
+]
+
+DEFAULT_TITLE = (
+    "Memory utilization of freshly initialized tiny Titans on one far-pointer sequence "
+    "(dashed: needle and query positions; batch row 0)"
+)
+
+
+def _np(x: Any) -> np.ndarray:
+    if isinstance(x, mx.array):
+        return np.array(x.astype(mx.float32), dtype=np.float64)
+    return np.asarray(x, dtype=np.float64)
+
+
+def _mx(x: Any, dtype=mx.float32) -> mx.array:
+    return x.astype(dtype) if isinstance(x, mx.array) else mx.array(np.asarray(x), dtype=dtype)
+
+
+# --------------------------------------------------------------------------------------------
+# One memory: write strength and weight norms
+# --------------------------------------------------------------------------------------------
+
+
+def memory_trace(weights, k, v, lr, momentum, decay, chunk_size: int) -> dict[str, np.ndarray]:
+    """Write strength per token and memory norm per chunk of ``memory_scan(weights, ·, k, v, ...)``.
+
+    Args as for :func:`titans.memory.memory_scan` (``k`` ``(..., T, d_k)``, ``v`` ``(..., T, d_v)``,
+    gates ``(..., T)``; the initial ``weights`` broadcast over the leading dims).
+
+    Returns (``L`` memory layers, ``C = ceil(T / chunk_size)`` chunks):
+        ``write_strength (..., T)``  θ_t·‖∇ℓ_t‖;
+        ``grad_norm (..., T)``       ‖∇ℓ_t‖ at the chunk-start weights;
+        ``layer_grad_norm (..., L, T)``  ‖g_t‖·‖a_t‖ per memory layer;
+        ``loss (..., T)``            ℓ_t = ‖M_{t0}(k_t) − v_t‖² (the "surprise" it is a gradient of);
+        ``weight_norm (..., C)``     ‖M‖ after each chunk; ``layer_weight_norm (..., L, C)``;
+        ``weight_norm_initial (...)``  ‖M_0‖;
+        ``momentum_norm (..., C)``   ‖S‖ after each chunk;
+        ``chunk_end (C,)``           the last position of each chunk.
+    """
+    k, v, lr, momentum, decay = (_mx(x) for x in (k, v, lr, momentum, decay))
+    weights = tuple(_mx(w) for w in weights)
+    leading, T = k.shape[:-2], k.shape[-2]
+    if T == 0:
+        raise ValueError("k is empty: the sequence length T is 0")
+    chunk_size = int(chunk_size)
+    if chunk_size <= 0:
+        raise ValueError(f"chunk_size must be a positive int, got {chunk_size}")
+    current = tuple(mx.broadcast_to(w, (*leading, *w.shape[-2:])) for w in weights)
+
+    def frob(arrays) -> list[np.ndarray]:
+        return [_np(mx.sqrt(mx.sum(mx.square(a), axis=(-2, -1)))) for a in arrays]
+
+    w0 = frob(current)
+    layer_grads, losses, layer_w, mom_norm, ends = [], [], [], [], []
+    state = None
+    for start in range(0, T, chunk_size):
+        stop = min(T, start + chunk_size)
+        kc, vc = k[..., start:stop, :], v[..., start:stop, :]
+        inputs, out_grads = _forward_backward(current, kc, vc)
+        per_layer = [
+            mx.sqrt(mx.sum(mx.square(g), axis=-1)) * mx.sqrt(mx.sum(mx.square(a), axis=-1))
+            for a, g in zip(inputs, out_grads)
+        ]
+        layer_grads.append(_np(mx.stack(per_layer, axis=-2)))  # (..., L, n)
+        losses.append(_np(mx.sum(mx.square(out_grads[-1]), axis=-1) / 4.0))  # g_L = 2 (M(k) − v)
+        _, state = memory_scan(
+            weights, kc, kc, vc, lr[..., start:stop], momentum[..., start:stop], decay[..., start:stop],
+            chunk_size, state=state,
+        )
+        current = state.weights
+        layer_w.append(np.stack(frob(state.weights), axis=-1))  # (..., L)
+        mom_norm.append(np.sqrt(sum(n**2 for n in frob(state.momentum))))
+        ends.append(stop - 1)
+    layer_grad_norm = np.concatenate(layer_grads, axis=-1)
+    grad_norm = np.sqrt(np.sum(layer_grad_norm**2, axis=-2))
+    layer_weight_norm = np.stack(layer_w, axis=-1)  # (..., L, C)
+    return {
+        "write_strength": _np(lr) * grad_norm,
+        "grad_norm": grad_norm,
+        "layer_grad_norm": layer_grad_norm,
+        "loss": np.concatenate(losses, axis=-1),
+        "weight_norm": np.sqrt(np.sum(layer_weight_norm**2, axis=-2)),
+        "layer_weight_norm": layer_weight_norm,
+        "weight_norm_initial": np.sqrt(sum(n**2 for n in w0)),
+        "momentum_norm": np.stack(mom_norm, axis=-1),
+        "chunk_end": np.asarray(ends, dtype=np.int64),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# A whole model: record the memory inputs and the gate inputs, then trace
+# --------------------------------------------------------------------------------------------
+
+
+class _Recorder:
+    """Temporarily swaps the class of module instances for a subclass that records call inputs."""
+
+    def __init__(self):
+        self.swapped: list[tuple[Any, type]] = []
+        self.calls: dict[int, list[tuple]] = {}
+
+    def watch(self, module: Any) -> None:
+        cls = type(module)
+        calls = self.calls.setdefault(id(module), [])
+
+        def __call__(inner, *args, **kwargs):  # noqa: N807 - the recorded call
+            calls.append(tuple(a for a in args if isinstance(a, mx.array)))
+            return cls.__call__(inner, *args, **kwargs)
+
+        module.__class__ = type(f"Recording{cls.__name__}", (cls,), {"__call__": __call__})
+        self.swapped.append((module, cls))
+
+    def restore(self) -> None:
+        for module, cls in reversed(self.swapped):
+            module.__class__ = cls
+        self.swapped.clear()
+
+
+def _is_gate(module: Any) -> bool:
+    return module is not None and hasattr(module, "y_norm") and hasattr(module, "memory_norm")
+
+
+def model_memory_utilization(model, tokens, *, marks: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """Memory utilization of every ``NeuralMemory`` block of ``model`` on ``tokens`` (B, T).
+
+    Returns a dict: ``model`` (its ``model_type``), ``chunk_size``, ``n_prefix``, ``marks``,
+    ``write_strength``/``grad_norm``/``loss`` ``(B, layers, heads, T)``, ``weight_norm``
+    ``(B, layers, heads, C)``, ``weight_norm_initial`` ``(B, layers, heads)``, ``chunk_end``
+    ``(C,)`` in token positions, and for models with a gate (MAG, MAC) ``attention_norm``,
+    ``memory_norm`` (‖y_t‖ and ‖M_t‖ of the gate inputs) and ``gate_mean`` (the mean of
+    σ(RMSNorm(M_t)), how open the memory gate is) ``(B, layers, T)``; ``None`` otherwise.
+    """
+    tokens = mx.array(np.asarray(tokens), dtype=mx.int32) if not isinstance(tokens, mx.array) else tokens
+    if tokens.ndim != 2:
+        raise ValueError(f"tokens must be (batch, T), got shape {tokens.shape}")
+    B, T = tokens.shape
+    blocks = [(i, b) for i, b in enumerate(model.layers) if isinstance(getattr(b, "memory", None), NeuralMemory)]
+    if not blocks:
+        raise ValueError(f"{type(model).__name__} has no NeuralMemory block")
+    recorder = _Recorder()
+    try:
+        for _, block in blocks:
+            recorder.watch(block.memory)
+            if _is_gate(getattr(block, "gate", None)):
+                recorder.watch(block.gate)
+        mx.eval(model(tokens))
+        traces, gates = [], []
+        for _, block in blocks:
+            mem = block.memory
+            xs = [c[0] for c in recorder.calls[id(mem)]]
+            gate_calls = recorder.calls.get(id(getattr(block, "gate", None)))
+            traces.append((mem, mx.concatenate(xs, axis=1)))
+            if gate_calls:
+                y = mx.concatenate([c[0] for c in gate_calls], axis=1)
+                m = mx.concatenate([c[1] for c in gate_calls], axis=1)
+                gates.append((block.gate, y, m))
+    finally:
+        recorder.restore()
+
+    per_layer: list[dict[str, np.ndarray]] = []
+    n_prefix = None
+    for mem, x in traces:
+        prefix = x.shape[1] - T
+        if prefix < 0:
+            raise RuntimeError(f"the memory saw {x.shape[1]} positions, fewer than the {T} tokens")
+        n_prefix = prefix if n_prefix is None else n_prefix
+        q, k, v, lr, momentum, decay = mem.projections(x)
+        weights = tuple(w.astype(mx.float32) for w in mem.memory_weights)
+        tr = memory_trace(weights, k, v, lr, momentum, decay, mem.chunk_size)
+        keep = tr["chunk_end"] >= prefix
+        per_layer.append({
+            "write_strength": tr["write_strength"][..., prefix:],
+            "grad_norm": tr["grad_norm"][..., prefix:],
+            "loss": tr["loss"][..., prefix:],
+            "weight_norm": tr["weight_norm"][..., keep],
+            "weight_norm_initial": tr["weight_norm_initial"],
+            "chunk_end": tr["chunk_end"][keep] - prefix,
+        })
+    stack = {key: np.stack([p[key] for p in per_layer], axis=1) for key in
+             ("write_strength", "grad_norm", "loss", "weight_norm", "weight_norm_initial")}
+    out: dict[str, Any] = {
+        "model": getattr(model, "model_type", type(model).__name__),
+        "chunk_size": int(traces[0][0].chunk_size),
+        "n_prefix": int(n_prefix or 0),
+        "marks": dict(marks or {}),
+        **stack,
+        "chunk_end": per_layer[0]["chunk_end"],
+        "attention_norm": None,
+        "memory_norm": None,
+        "gate_mean": None,
+    }
+    if gates:
+        a_n, m_n, g_m = [], [], []
+        for gate, y, m in gates:
+            p = y.shape[1] - T
+            y, m = y[:, p:], m[:, p:]
+            a_n.append(_np(mx.linalg.norm(y.astype(mx.float32), axis=-1)))
+            m_n.append(_np(mx.linalg.norm(m.astype(mx.float32), axis=-1)))
+            g_m.append(_np(mx.mean(mx.sigmoid(gate.memory_norm(m)), axis=-1)))
+        out["attention_norm"] = np.stack(a_n, axis=1)
+        out["memory_norm"] = np.stack(m_n, axis=1)
+        out["gate_mean"] = np.stack(g_m, axis=1)
+    return out
+
+
+def default_memory_utilization(
+    models: Sequence[str] = ("lmm", "mac", "mag"),
+    *,
+    size: str = "tiny",
+    seq_len: int = 256,
+    depth: float = 0.25,
+    haystack: str = "random",
+    seed: int = 0,
+    train_steps: int = 0,
+) -> list[dict[str, Any]]:
+    """:func:`model_memory_utilization` of freshly initialized (or ``train_steps`` briefly trained
+    on far pointer) models on one far-pointer sequence; marks the needle and the query."""
+    from titans.models import create_model
+
+    results = []
+    for name in models:
+        model = create_model(name, size, seed=seed)
+        if train_steps:
+            from titans.train import TrainConfig, train
+
+            cfg = TrainConfig(model=name, size=size, task="far_pointer", seq_len=seq_len, batch_size=8,
+                              steps=int(train_steps), warmup=max(1, int(train_steps) // 10), seed=seed,
+                              task_options={"depth": None, "haystack": haystack})
+            model, _ = train(cfg, model=model, log=None)
+        batch = tasks.far_pointer(1, seq_len, depth, haystack=haystack, vocab_size=model.args.vocab_size, seed=seed)
+        marks = {"needle": int(batch.meta["needle_pos"][0]), "query": int(batch.meta["query_pos"][0])}
+        r = model_memory_utilization(model, batch.inputs, marks=marks)
+        r["model"] = name.upper() if name in ("lmm", "mac", "mag", "mal") else name
+        r["train_steps"] = int(train_steps)
+        results.append(r)
+    return results
+
+
+# --------------------------------------------------------------------------------------------
+# Recall vs distance on continuous key/value streams (the notebook's experiment)
+# --------------------------------------------------------------------------------------------
+
+MIXERS = ("memory", "attention", "swa", "retention")
+
+
+def kv_distances(seq_len: int, n: int = 8) -> np.ndarray:
+    """About ``n`` geometrically spaced distances from 1 to ``seq_len - 1`` (unique ints)."""
+    if seq_len < 2:
+        raise ValueError(f"seq_len must be >= 2, got {seq_len}")
+    return np.unique(np.rint(np.geomspace(1, seq_len - 1, n)).astype(np.int64))
+
+
+def _memory_weights(depth: int, d: int, expansion: int, seed: int) -> tuple:
+    if depth == 1:
+        return (mx.zeros((d, d)),)
+    widths = [d] + [expansion * d] * (depth - 1) + [d]
+    keys = mx.random.split(mx.random.key(seed), depth)
+    hidden = [
+        mx.random.normal((d_out, d_in), key=keys[i]) / math.sqrt(d_in)
+        for i, (d_in, d_out) in enumerate(zip(widths[:-2], widths[1:-1]))
+    ]
+    return (*hidden, mx.zeros((d, widths[-2])))  # M_0 = 0, as the linear memory
+
+
+def kv_recall_vs_distance(
+    mixer: str,
+    seq_len: int = 2048,
+    distances: Iterable[int] | None = None,
+    *,
+    depth: int = 2,
+    d: int = 32,
+    seeds: Sequence[int] = (0, 1, 2, 3),
+    haystack: str = "random",
+    theta: float = 0.2,
+    momentum: float = 0.0,
+    decay: float = 0.0,
+    chunk_size: int = 8,
+    expansion: int = 4,
+    window: int = 256,
+    gamma: float = 1.0 - 2.0**-8,
+    scale: float | None = None,
+) -> dict[str, Any]:
+    """Recall of one needle vs its distance to the read, for one mixer (see the module docstring).
+
+    ``mixer``: ``"memory"`` (``depth`` layers; θ = ``theta``, η = ``momentum``, α = ``decay``
+    constant, ``chunk_size``), ``"attention"`` (logits ``scale·q·k`` over unit keys; the default
+    ``scale = d`` is sharp enough for exact retrieval, since unrelated keys give q·k ~ N(0, 1/d):
+    attention is the in-context upper bound), ``"swa"`` (the same over the last ``window`` writes),
+    ``"retention"`` (read ``Σ_i γ^{T-1-i} (q·k_i) v_i``; the default γ is RetNet's middle head,
+    1 − 2⁻⁸).
+
+    Returns ``distance (D,)``, ``recall (D,)`` (mean over seeds), ``recall_per_seed (S, D)``,
+    ``cosine (D,)`` (mean cosine of read-out and target), ``chance`` (1 / distinct values written,
+    averaged), ``diverged`` (a non-finite read-out), ``seconds``.
+    """
+    if mixer not in MIXERS:
+        raise ValueError(f"mixer must be one of {MIXERS}, got {mixer!r}")
+    seq_len = int(seq_len)
+    dist = kv_distances(seq_len) if distances is None else np.asarray(sorted(set(int(x) for x in distances)))
+    if dist.size == 0 or dist.min() < 0 or dist.max() > seq_len - 1:
+        raise ValueError(f"distances must lie in [0, {seq_len - 1}]")
+    seeds = list(seeds)
+    start = time.perf_counter()
+    H = seq_len - 1
+    K, V, Q, Tg = [], [], [], []
+    for s in seeds:
+        for dd in dist:
+            st = tasks.kv_stream_far_pointer(d, d, seq_len, (H - int(dd)) / H if H else 0.0, haystack=haystack, seed=s)
+            K.append(st.keys)
+            V.append(st.values)
+            Q.append(st.queries[0])
+            Tg.append(st.targets[0])
+    K, V, Q, Tg = (np.stack(a).astype(np.float32) for a in (K, V, Q, Tg))
+    n = K.shape[0]
+    if mixer == "memory":
+        weights = _memory_weights(int(depth), d, int(expansion), 0)
+        gates = [mx.full((n, seq_len), float(g)) for g in (theta, momentum, decay)]
+        _, state = memory_scan(weights, mx.array(K), mx.array(K), mx.array(V), *gates, int(chunk_size))
+        read = np.array(memory_read(state.weights, mx.array(Q)[:, None, :])[:, 0])
+    else:
+        if mixer == "swa":
+            K, Vr = K[:, -int(window):], V[:, -int(window):]
+        else:
+            Vr = V
+        logits = np.einsum("btd,bd->bt", K.astype(np.float64), Q.astype(np.float64))
+        if mixer == "retention":
+            weights = logits * gamma ** np.arange(K.shape[1] - 1, -1, -1, dtype=np.float64)[None, :]
+        else:
+            z = (float(d) if scale is None else float(scale)) * logits
+            z -= z.max(axis=1, keepdims=True)
+            weights = np.exp(z)
+            weights /= weights.sum(axis=1, keepdims=True)
+        read = np.einsum("bt,btd->bd", weights, Vr.astype(np.float64))
+    read = read.astype(np.float64)
+    finite = np.all(np.isfinite(read), axis=1)
+    rn = read / np.maximum(np.linalg.norm(read, axis=1, keepdims=True), 1e-30)
+    Vn = V / np.maximum(np.linalg.norm(V, axis=2, keepdims=True), 1e-30)
+    tn = Tg / np.maximum(np.linalg.norm(Tg, axis=1, keepdims=True), 1e-30)
+    cos = np.einsum("bd,bd->b", rn, tn)
+    best = np.einsum("btd,bd->bt", Vn, rn).max(axis=1)
+    correct = finite & (cos >= best - 1e-6) & (np.linalg.norm(read, axis=1) > 0)
+    distinct = np.array([len({row.tobytes() for row in v}) for v in V])  # repeated fillers are exact copies
+    S, D = len(seeds), len(dist)
+    return {
+        "mixer": mixer,
+        "distance": dist,
+        "recall": correct.reshape(S, D).mean(axis=0),
+        "recall_per_seed": correct.reshape(S, D).astype(np.float64),
+        "cosine": np.where(finite, cos, np.nan).reshape(S, D).mean(axis=0),
+        "chance": float(np.mean(1.0 / distinct)),
+        "diverged": bool(not finite.all()),
+        "seconds": time.perf_counter() - start,
+    }
