@@ -21,6 +21,23 @@ from titans.train import TrainConfig, evaluate, train
 
 VALIDATION_SEED_OFFSET = 10_000  # selection data never overlaps the reported evaluation data
 
+# Verdicts measured at CI scale (the measured numbers are in the report); full scale is open.
+NOT_REPRODUCED_AT_CI = {
+    "trained.titans-vs-transformer-moderate": (
+        "not reproduced at CI scale: after 200 steps Transformer++ solves most far-pointer queries while "
+        "LMM and MAC (and RetNet) are still at chance; in a 400-step probe MAC began learning only after "
+        "~250 steps. Recurrent and hybrid mixers learn this recall task later (as zoology reports for "
+        "recurrent models); whether the gap closes is the full-scale protocol's question."),
+    "failure.benchmark-sensitivity": (
+        "not reproduced at CI scale: the Titans variants are still at chance after 200 steps, so they show "
+        "no advantage at 4x the window, where sliding-window Transformer++ has fallen to ~25%."),
+}
+
+
+def _expect_at_ci(request, scale: str, claim_id: str) -> None:
+    if scale == "ci":
+        request.applymarker(pytest.mark.xfail(strict=True, raises=AssertionError, reason=NOT_REPRODUCED_AT_CI[claim_id]))
+
 
 def _protocol(scale: str) -> dict:
     return dict(CLAIMS["trained.titans-vs-transformer-moderate"].scales[scale])
@@ -90,7 +107,8 @@ def _best_titans(runs: dict, p: dict, length: int, seed_index: int) -> float:
 
 
 @pytest.mark.claim("trained.titans-vs-transformer-moderate")
-def test_titans_close_to_transformer_at_moderate_length(claim, claim_record, scale):
+def test_titans_close_to_transformer_at_moderate_length(claim, claim_record, scale, request):
+    _expect_at_ci(request, scale, claim.id)
     p = _protocol(scale)
     runs = _all_runs(scale)
     length = p["train_length"]
@@ -106,7 +124,8 @@ def test_titans_close_to_transformer_at_moderate_length(claim, claim_record, sca
 
 
 @pytest.mark.claim("failure.benchmark-sensitivity")
-def test_titans_advantage_beyond_the_window(claim, claim_record, scale):
+def test_titans_advantage_beyond_the_window(claim, claim_record, scale, request):
+    _expect_at_ci(request, scale, claim.id)
     p = _protocol(scale)
     runs = _all_runs(scale)
     far = 4 * p["window"]
