@@ -272,6 +272,15 @@ def _initial_state(weights, leading, dtype) -> MemoryState:
     return MemoryState(w0, tuple(mx.zeros_like(w) for w in w0), w0, 0)
 
 
+def _prepare(weights, sequences, state):
+    """Cast the six sequences to the compute dtype and start from ``state`` (or the weights)."""
+    dtype = _compute_dtype(sequences[0].dtype)
+    sequences = tuple(x.astype(dtype) for x in sequences)
+    if state is None:
+        state = _initial_state(weights, sequences[0].shape[:-2], dtype)
+    return sequences, state
+
+
 # Chunks whose coefficients are computed together and then evaluated together (unless traced):
 # bounds the (n, b, b) coefficient buffers and the lazy graph to a block, so memory stays flat in T.
 _CHUNKS_PER_BLOCK = 16
@@ -305,11 +314,8 @@ def memory_scan(weights, q, k, v, lr, momentum, decay, chunk_size, state=None, *
     if validate:
         _validate(weights, q, k, v, lr, momentum, decay, chunk_size, state)
     out_dtype = q.dtype
-    dtype = _compute_dtype(out_dtype)
-    q, k, v, lr, momentum, decay = (x.astype(dtype) for x in (q, k, v, lr, momentum, decay))
+    (q, k, v, lr, momentum, decay), state = _prepare(weights, (q, k, v, lr, momentum, decay), state)
     leading, T = q.shape[:-2], q.shape[-2]
-    if state is None:
-        state = _initial_state(weights, leading, dtype)
     w, s, anchor, position = state.weights, state.momentum, state.anchor, state.position
     outputs = []
     evaluate = True
@@ -364,11 +370,8 @@ def memory_scan_reference(weights, q, k, v, lr, momentum, decay, chunk_size, sta
     """
     _validate(weights, q, k, v, lr, momentum, decay, chunk_size, state)
     out_dtype = q.dtype
-    dtype = _compute_dtype(out_dtype)
-    q, k, v, lr, momentum, decay = (x.astype(dtype) for x in (q, k, v, lr, momentum, decay))
-    leading, T = q.shape[:-2], q.shape[-2]
-    if state is None:
-        state = _initial_state(weights, leading, dtype)
+    (q, k, v, lr, momentum, decay), state = _prepare(weights, (q, k, v, lr, momentum, decay), state)
+    T = q.shape[-2]
     w, s, anchor, position = list(state.weights), list(state.momentum), list(state.anchor), state.position
     loss_grad = mx.grad(lambda ws, kt, vt: memory_loss(ws, kt, vt))
     ys = []

@@ -56,6 +56,17 @@ def optional_positive(name: str, value):
     return None if value is None else _checks.positive_int(name, value)
 
 
+@dataclass
+class WindowArgs:
+    """Mixin: a sliding attention window (``None`` = full causal attention)."""
+
+    window: int | None = 512
+
+    def __post_init__(self):
+        super().__post_init__()
+        optional_positive("window", self.window)
+
+
 class SwiGLU(nn.Module):
     """``down(silu(gate(x)) * up(x))``, bias-free (Transformer++ MLP)."""
 

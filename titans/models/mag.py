@@ -13,17 +13,13 @@ from dataclasses import dataclass
 import mlx.nn as nn
 
 from titans.models.base import (
-    Attention, BlockCache, LanguageModel, MemoryGate, PersistentTokens, SwiGLU, TitansArgs, make_memory, optional_positive,
+    Attention, BlockCache, LanguageModel, MemoryGate, PersistentTokens, SwiGLU, TitansArgs, WindowArgs, make_memory,
 )
 
 
 @dataclass
-class ModelArgs(TitansArgs):
-    window: int = 512
-
-    def __post_init__(self):
-        super().__post_init__()
-        optional_positive("window", self.window)
+class ModelArgs(WindowArgs, TitansArgs):
+    pass
 
 
 class Block(nn.Module):

@@ -8,17 +8,13 @@ from dataclasses import dataclass
 
 import mlx.nn as nn
 
-from titans.models.base import Attention, BaseModelArgs, LanguageModel, SwiGLU, optional_positive
+from titans.models.base import Attention, BaseModelArgs, LanguageModel, SwiGLU, WindowArgs
 
 
 @dataclass
-class ModelArgs(BaseModelArgs):
+class ModelArgs(WindowArgs, BaseModelArgs):
     window: int | None = None
     rope_theta: float = 10000.0
-
-    def __post_init__(self):
-        super().__post_init__()
-        optional_positive("window", self.window)
 
 
 class Block(nn.Module):
