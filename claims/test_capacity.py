@@ -1,0 +1,223 @@
+"""Memory capacity: recall vs number of stored pairs for memory depth and width (issue 5; ATLAS
+Prop. 1 / Thm. 1, ref §7), and the cost of memory size.
+
+Protocol (registry notes of ``capacity.deep-vs-matrix``): ``kv_stream_pairs(d_k, d_k, n)`` (random
+unit keys, values ``N(0, 1/d_k)``) written ``passes`` times, the order reshuffled every pass, by the
+token recurrence (η 0.9, α 0; ``claims/mixers.py``), then every key queried once; nearest-neighbour
+decoding among the ``n`` values + 64 foils. Fair across depths: the same passes and the same θ grid
+for every depth; θ* per depth = the grid value with the largest capacity (capacity = the largest
+``n`` of the grid whose seed-mean recall is ≥ the registry's recall bar 0.9; ties broken by the
+summed recall). Seeds x θ are one batch of rows.
+
+Per-seed capacity below the grid counts as half the smallest ``n`` (so a ratio stays finite).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+
+import numpy as np
+import pytest
+
+from claims import mixers as M
+from claims.registry import CLAIMS
+from titans.reporting import mean_ci
+from titans.tasks import kv_stream_pairs
+
+DEEP, MDK, SMALL, LARGE = ("capacity.deep-vs-matrix", "capacity.matrix-dk", "failure.capacity-too-small",
+                           "failure.capacity-too-large")
+BAR = CLAIMS["recall.far-pointer-titans"].threshold  # the registry's recall bar (0.9)
+EXTRA_DEPTHS_CI = (3,)  # curves only (the brief's L_M = 1, 2, 3); headlines use the registered depths
+
+
+def _seed(*parts) -> int:
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
+
+
+@functools.lru_cache(maxsize=None)
+def fit_recall(d_k: int, n: int, depth: int, hidden: int, passes: int, thetas: tuple, seeds: tuple) -> np.ndarray:
+    """Recall (len(thetas), len(seeds)) of ``n`` pairs after ``passes`` passes."""
+    streams = [kv_stream_pairs(d_k, d_k, n, seed=_seed(s, d_k, n, 3)) for s in seeds]
+    orders = [np.concatenate([np.random.default_rng(_seed(s, n, p, 4)).permutation(n) for p in range(passes)])
+              for s in seeds]
+    K = np.stack([st.keys[o] for st, o in zip(streams, orders)])
+    V = np.stack([st.values[o] for st, o in zip(streams, orders)])
+    Q = np.stack([st.queries for st in streams])
+    T = K.shape[1]
+    nt = len(thetas)
+    lr = np.repeat(np.asarray(thetas, np.float32), len(seeds))[:, None] * np.ones((1, T), np.float32)
+    spec = M.TITANS_DEFAULT.but(depth=depth, hidden=hidden if depth > 1 else None)
+    with np.errstate(all="ignore"):
+        y = M.memory_reads(spec, np.concatenate([K] * nt), np.concatenate([V] * nt), [T - 1],
+                           np.concatenate([Q] * nt), lr=lr, seed=0).reads[:, 0]
+    out = np.zeros((nt, len(seeds)))
+    for i in range(nt):
+        for j, st in enumerate(streams):
+            cands = np.concatenate([st.values, M.foils(j, M.N_FOILS, d_k)])
+            out[i, j] = M.is_target(y[i * len(seeds) + j], cands[None], st.targets).mean()
+    return out
+
+
+def capacity_table(d_k, pairs, depth, hidden, passes, thetas, seeds):
+    """{θ: (len(pairs), len(seeds)) recall}, the chosen θ*, per-seed capacities at θ*."""
+    table = {th: np.zeros((len(pairs), len(seeds))) for th in thetas}
+    for a, n in enumerate(pairs):
+        r = fit_recall(d_k, n, depth, hidden, passes, tuple(thetas), tuple(seeds))
+        for i, th in enumerate(thetas):
+            table[th][a] = r[i]
+
+    def cap(curve):
+        c = M.largest_passing_any(pairs, curve, BAR)
+        return c if c > 0 else min(pairs) / 2
+
+    best = max(thetas, key=lambda th: (cap(table[th].mean(axis=1)), table[th].sum()))
+    per_seed = [cap(table[best][:, j]) for j in range(len(seeds))]
+    return table, best, per_seed
+
+
+def _curves(claim_record, label, pairs, table, best, xlabel="stored pairs n"):
+    claim_record.curve(f"{label} (θ*={best:g})", pairs, table[best].mean(axis=1).tolist(), xlabel=xlabel,
+                       ylabel="recall accuracy", theta=best)
+    for th, t in table.items():
+        if th != best:
+            claim_record.curve(f"{label} θ={th:g}", pairs, t.mean(axis=1).tolist(), xlabel=xlabel,
+                               ylabel="recall accuracy", theta=th)
+
+
+def _cost_curves(claim_record, d_k: int):
+    """tokens/s of memory_scan (chunk 16, the parallel form) and state bytes vs depth and width."""
+    import mlx.core as mx
+
+    from titans.memory import memory_scan
+
+    rng = np.random.default_rng(0)
+    T = 2048
+    k = rng.standard_normal((1, T, d_k)).astype(np.float32)
+    k /= np.linalg.norm(k, axis=-1, keepdims=True)
+    v = (rng.standard_normal((1, T, d_k)) / np.sqrt(d_k)).astype(np.float32)
+    km, vm = mx.array(k), mx.array(v)
+    g = mx.ones((1, T))
+    rows = []
+    for depth in (1, 2, 3):
+        for width in ((d_k,) if depth == 1 else (d_k, 2 * d_k, 4 * d_k)):
+            ws = tuple(mx.array(w) for w in M.init_weights(M.TITANS_DEFAULT.but(depth=depth, hidden=width), d_k, d_k, 0))
+            run = lambda: mx.eval(memory_scan(ws, km, km, vm, 0.01 * g, 0.9 * g, 0 * g, 16, validate=False)[0])
+            run()
+            times = []
+            for _ in range(2):
+                t = time.perf_counter()
+                _, st = memory_scan(ws, km, km, vm, 0.01 * g, 0.9 * g, 0 * g, 16, validate=False)
+                mx.eval(*st.arrays)
+                times.append(time.perf_counter() - t)
+            params = sum(int(np.prod(w.shape)) for w in ws)
+            state = sum(w.nbytes for w in st.weights) + sum(s.nbytes for s in st.momentum)
+            assert state == 2 * 4 * params, "state = weights + momentum, float32"
+            rows.append((depth, width, params, T / min(times), state))
+    for depth in (1, 2, 3):
+        mine = [r for r in rows if r[0] == depth]
+        claim_record.curve(f"tokens/s vs parameters, L_M={depth}", [r[2] for r in mine], [r[3] for r in mine],
+                           xlabel="memory parameters", ylabel="tokens/s (memory_scan, chunk 16, batch 1)",
+                           widths=[r[1] for r in mine])
+        claim_record.curve(f"state bytes vs parameters, L_M={depth}", [r[2] for r in mine], [r[4] for r in mine],
+                           xlabel="memory parameters", ylabel="state bytes (weights + momentum)")
+    claim_record.note("cost: " + "; ".join(f"L_M={d} width {w}: {p} params, {tps:,.0f} tok/s, {b} B state"
+                                           for d, w, p, tps, b in rows))
+
+
+@pytest.mark.claim(DEEP)
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "At equal width (hidden = d_k = 32), best theta per depth and 16 passes, L_M = 1, 2 and 3 all "
+    "store 64 pairs at >= 0.9 recall: ratio 1.00 vs >= 1.25; the recall curves agree within 0.03 up "
+    "to 256 pairs. Depth adds parameters but no capacity under this fitting budget."))
+def test_deep_vs_matrix(claim, claim_record, scale):
+    cfg = claim.scales[scale]
+    d_k, pairs, seeds, passes, thetas = cfg["d_k"], list(cfg["pairs"]), list(cfg["seeds"]), cfg["passes"], list(cfg["thetas"])
+    depths = list(cfg["depths"]) + ([d for d in EXTRA_DEPTHS_CI if d not in cfg["depths"]] if scale == "ci" else [])
+    spec = M.TITANS_DEFAULT
+    K0 = np.stack([kv_stream_pairs(d_k, d_k, 64, seed=s).keys for s in range(2)])
+    V0 = np.stack([kv_stream_pairs(d_k, d_k, 64, seed=s).values for s in range(2)])
+    err = max(M.check_online_against_memory_scan(spec.but(depth=d, hidden=d_k if d > 1 else None), K0, V0, steps=64)
+              for d in depths)
+    assert err < 1e-4, err
+    caps, results = {}, {}
+    for depth in depths:
+        table, best, per_seed = capacity_table(d_k, pairs, depth, d_k, passes, thetas, seeds)
+        caps[depth] = np.asarray(per_seed, float)
+        results[depth] = (table, best)
+        _curves(claim_record, f"L_M={depth} (hidden {d_k})", pairs, table, best)
+    ratio = caps[2] / caps[1]
+    headline = mean_ci(ratio)
+    claim_record.value("capacity(L_M=2) / capacity(L_M=1), equal width", headline)
+    claim_record.seeds(seeds)
+    for depth in depths:
+        claim_record.value(f"capacity L_M={depth} (pairs at recall >= 0.9)", mean_ci(caps[depth]))
+    claim_record.note("θ* per depth: " + ", ".join(f"L_M={d}: {results[d][1]:g}" for d in depths)
+                      + f"; {passes} passes; d_k = hidden = {d_k}; online vs memory_scan max rel diff {err:.1e}")
+    _cost_curves(claim_record, d_k)
+    assert claim.holds(headline.mean), claim.describe(headline.mean)
+
+
+def pytest_generate_tests(metafunc):
+    """One row of capacity.matrix-dk per registered d_k of the session's scale."""
+    if "d_k" in metafunc.fixturenames:
+        values = CLAIMS[MDK].scales[metafunc.config.getoption("scale")]["d_k"]
+        metafunc.parametrize("d_k", values, ids=[f"d_k={d}" for d in values])
+
+
+@pytest.mark.claim(MDK)
+def test_matrix_capacity_scales_with_dk(d_k, claim, claim_record, scale):
+    cfg = claim.scales[scale]
+    seeds, passes, thetas = list(cfg["seeds"]), cfg["passes"], list(cfg["thetas"])
+    pairs = sorted(set(max(1, round(f * d_k)) for f in cfg["pair_fractions"]))
+    table, best, per_seed = capacity_table(d_k, pairs, 1, d_k, passes, thetas, seeds)
+    headline = mean_ci(np.asarray(per_seed) / d_k)
+    claim_record.value(f"capacity / d_k (matrix memory, d_k={d_k})", headline)
+    claim_record.seeds(seeds)
+    claim_record.value("capacity (pairs)", mean_ci(per_seed))
+    claim_record.note(f"θ*={best:g}; pairs grid {pairs}; {passes} passes")
+    _curves(claim_record, f"matrix memory d_k={d_k}", [n / d_k for n in pairs], table, best,
+            xlabel="stored pairs / d_k")
+    assert claim.holds(headline.mean), claim.describe(headline.mean)
+
+
+@pytest.mark.claim(SMALL)
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "128 pairs in a d_k=32 matrix memory are still recalled at 0.60 +- 0.08 (best theta, 16 passes) "
+    "vs <= 0.5: detail is lost (0.93 at 2 d_k, 0.60 at 4 d_k) but nearest-neighbour decoding among "
+    "192 candidates tolerates the least-squares error, so the failure is milder than stated."))
+def test_capacity_too_small(claim, claim_record, scale):
+    cfg = claim.scales[scale]
+    d_k, n, seeds, passes, thetas = cfg["d_k"], cfg["pairs"], list(cfg["seeds"]), cfg["passes"], list(cfg["thetas"])
+    r = fit_recall(d_k, n, 1, d_k, passes, tuple(thetas), tuple(seeds))  # (θ, seeds)
+    best = int(np.argmax(r.mean(axis=1)))  # the θ most favourable to the memory
+    headline = mean_ci(r[best])
+    claim_record.value(f"recall of {n} pairs in a d_k={d_k} matrix memory (best θ)", headline)
+    claim_record.seeds(seeds)
+    claim_record.curve("recall vs θ", thetas, r.mean(axis=1).tolist(), xlabel="θ", ylabel="recall accuracy",
+                       pairs=n, d_k=d_k)
+    claim_record.note(f"best θ={thetas[best]:g}; {passes} passes; {n}/{d_k} = {n / d_k:g} pairs per key dimension")
+    assert claim.holds(headline.mean), claim.describe(headline.mean)
+
+
+@pytest.mark.claim(LARGE)
+def test_capacity_too_large(claim, claim_record, scale):
+    cfg = claim.scales[scale]
+    d_k, n, seeds, passes, thetas = cfg["d_k"], cfg["pairs"], list(cfg["seeds"]), cfg["passes"], list(cfg["thetas"])
+    depth, wide = cfg["depth"], cfg["widen"] * cfg["d_k"]
+    base = fit_recall(d_k, n, depth, d_k, passes, tuple(thetas), tuple(seeds))
+    best = int(np.argmax(base.mean(axis=1)))  # tuned for the needed width only
+    wider = fit_recall(d_k, n, depth, wide, passes, (thetas[best],), tuple(seeds))[0]
+    headline = mean_ci(wider - base[best])
+    claim_record.value(f"recall(hidden {wide}) - recall(hidden {d_k}), same θ", headline)
+    claim_record.seeds(seeds)
+    claim_record.value(f"recall at hidden {d_k}", mean_ci(base[best]))
+    claim_record.value(f"recall at hidden {wide}", mean_ci(wider))
+    wide_all = fit_recall(d_k, n, depth, wide, passes, tuple(thetas), tuple(seeds))
+    claim_record.value(f"recall at hidden {wide} with its own best θ (not the protocol)", float(wide_all.mean(axis=1).max()))
+    claim_record.curve(f"recall vs θ, hidden {d_k}", thetas, base.mean(axis=1).tolist(), xlabel="θ",
+                       ylabel="recall accuracy", hidden=d_k, pairs=n)
+    claim_record.curve(f"recall vs θ, hidden {wide}", thetas, wide_all.mean(axis=1).tolist(), xlabel="θ",
+                       ylabel="recall accuracy", hidden=wide, pairs=n)
+    claim_record.note(f"L_M={depth}, {n} pairs, θ={thetas[best]:g} (best for hidden {d_k}), {passes} passes")
+    assert claim.holds(headline.mean), claim.describe(headline.mean)
