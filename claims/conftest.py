@@ -1,9 +1,20 @@
 """Shared benchmark helper: tokens/s and peak memory per call, recorded in pytest-benchmark's
-``extra_info`` and in a session table so that ratios between lengths are computed in one run."""
+``extra_info`` and in a session table so that ratios between lengths are computed in one run.
+
+Timings are wall clock (``time.perf_counter``) per call, taken by the helper itself as well as by
+pytest-benchmark, so that a run with ``--benchmark-disable`` (one call, no statistics) still
+yields a number. Throughput uses the **minimum** over rounds: on a shared CPU, noise only adds
+time. Peak memory is MLX's allocator peak (``mx.get_peak_memory``) over the measured rounds; it
+counts what is resident when the measurement starts (parameters, inputs), which is recorded
+separately as ``resident_bytes``.
+"""
 
 from __future__ import annotations
 
+import gc
 import platform
+import statistics
+import time
 
 import mlx.core as mx
 import pytest
@@ -12,7 +23,8 @@ from titans import blas_info
 
 
 class ThroughputTable:
-    """``(group, name, seq_len) -> tokens/s`` measured in this session."""
+    """``(group, name, seq_len) -> row`` (tokens/s, seconds, peak memory, ...) measured in this
+    session; claim tests compute their ratios from it."""
 
     def __init__(self):
         self.rows: dict[tuple[str, str, int], dict] = {}
@@ -20,8 +32,12 @@ class ThroughputTable:
     def get(self, group: str, name: str, seq_len: int) -> dict:
         key = (group, name, seq_len)
         if key not in self.rows:
-            pytest.skip(f"{group}/{name} at {seq_len} was not measured in this session")
+            pytest.skip(f"{group}/{name} at {seq_len} was not measured in this session "
+                        "(run the benchmarks of claims/test_throughput.py in the same session)")
         return self.rows[key]
+
+    def lengths(self, group: str, name: str) -> list[int]:
+        return sorted(L for g, n, L in self.rows if g == group and n == name)
 
 
 @pytest.fixture(scope="session")
@@ -31,20 +47,40 @@ def throughput_table():
 
 @pytest.fixture
 def measure(benchmark, throughput_table):
-    """``measure(fn, tokens, group=, name=, seq_len=, rounds=)``: benchmark ``fn`` (which must
-    evaluate its outputs) and record tokens/s (from the minimum round) and peak memory."""
+    """``measure(fn, tokens, group=, name=, seq_len=, rounds=3, warmup=True, setup=None, **info)``:
+    benchmark ``fn`` (which must evaluate its outputs) and record tokens/s (from the minimum round)
+    and peak memory. ``warmup`` runs ``fn`` once untimed first (compilation, allocation); for calls
+    that take seconds pass ``warmup=False`` and ``rounds >= 2`` instead (the minimum discards the
+    first). ``setup`` runs before every round, outside the timing (pytest-benchmark's ``setup``):
+    used to time a paired reference call right before each round."""
 
-    def run(fn, tokens: int, *, group: str, name: str, seq_len: int, rounds: int = 3, **info):
-        fn()  # warm-up: compiles, allocates
+    def run(fn, tokens: int, *, group: str, name: str, seq_len: int, rounds: int = 3,
+            warmup: bool = True, setup=None, **info):
+        times: list[float] = []
+
+        def timed():
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+
+        gc.collect()
+        mx.clear_cache()
+        if warmup:
+            fn()
+        resident = mx.get_active_memory()
         mx.reset_peak_memory()
-        benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=0)
+        benchmark.group = f"{group} L={seq_len}"
+        benchmark.pedantic(timed, setup=setup, rounds=rounds, iterations=1, warmup_rounds=0)
         peak = mx.get_peak_memory()
-        stats = benchmark.stats.stats if benchmark.stats is not None else None
-        seconds = stats.min if stats is not None else float("nan")
+        seconds = min(times)
         row = dict(
             tokens_per_s=tokens / seconds,
             seconds=seconds,
+            seconds_median=statistics.median(times),
+            round_seconds=[round(t, 6) for t in times],
             peak_memory_bytes=peak,
+            resident_bytes=resident,
+            working_memory_bytes=peak - resident,
             seq_len=seq_len,
             model=name,
             blas=blas_info()["blas"],

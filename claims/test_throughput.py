@@ -1,45 +1,218 @@
 """Throughput and memory claims, measured with pytest-benchmark in one run.
 
-The neural memory: ``memory_scan`` and the ``NeuralMemory`` layer at 1k-64k tokens, batch 1, d = 256 as 4 heads x 64, depth-2 memory (hidden 256), chunk 64.
+Benchmarks (each also checks that its outputs are finite):
+
+* ``memory_scan`` and the ``NeuralMemory`` layer, batch 1, d = 256 as 4 heads x 64, depth-2 memory
+  (hidden 256), chunk 64, at ``MEMORY_SWEEP[scale]``.
+* The forward pass ``model(tokens)`` of every model of ``titans.models`` at size ``small``, batch 1,
+  at ``FORWARD_SWEEP[scale]`` plus the lengths the registered throughput claims compare (``L`` and
+  ``factor * L`` of ``throughput.linear-titans`` / ``linear-retnet`` / ``attention-superlinear``).
+
+Every benchmark stores ``tokens_per_s`` (minimum round), ``peak_memory_bytes``, ``seq_len``,
+``model``, ``parameters``, ``blas``, ``device`` and ``mlx_version`` in ``extra_info``; the claim tests
+compute their ratios from the rows measured earlier in the same session (``throughput_table``),
+so ``-k`` selections that drop the benchmarks skip the claims.
+
+Claims (thresholds in ``claims/registry.py``):
+
+* ``throughput.linear-titans`` / ``linear-retnet``: time(4L)/time(L) of the forward, min over
+  three rounds each; the benchmark at 4L times a call at L right before each of its rounds, so
+  both minima sample the same load of the shared CPU (measured ratios at L, 4L taken minutes apart
+  swung from 2.1 to 19.6 on the shared 2-core box). The unpaired and the median pairwise ratios
+  are recorded beside the headline.
+* ``throughput.attention-superlinear``: the same ratio for full attention; this test also records
+  the tokens/s and peak-memory curves of every model and reports (not asserts) the length from
+  which each recurrent model beats full attention in tokens/s.
+* ``decode.state-flat-titans`` / ``decode.kv-cache-grows``: cache bytes while decoding at context
+  4L versus L.
+* ``abstract.fast-inference``: per-token decode time of the memory at context 4L versus L.
+* ``streaming.constant-memory``: ``memory_scan`` streamed in pieces with its state over 256k (CI)
+  or 2M (full) tokens; MLX peak memory in the last quarter versus the first.
 
 Reference on a machine of the CI kind (2-core x86_64): titans-pytorch 0.5.5 ``NeuralMemory`` at
-the same sizes with ``batch_size=64`` (inter-chunk recurrence, as in the paper) runs
+the memory benchmark's sizes with ``batch_size=64`` (inter-chunk recurrence, as in the paper) runs
 4.6k / 3.3k / 2.7k / 1.1k tokens/s at 1k / 4k / 8k / 16k. That number comes from another run,
 so it is recorded beside ours (``extra_info["reference_tokens_per_s"]``) and not asserted.
 """
 
+from __future__ import annotations
+
 import math
+import statistics
+import time
+from dataclasses import fields, is_dataclass
 
 import mlx.core as mx
 import pytest
 
+from claims.registry import CLAIMS
 from titans.memory import NeuralMemory, memory_scan
+from titans.models import BASELINES, TITANS, cache_nbytes, create_model, model_args
+from titans.models.base import make_memory
+from titans.ops.attention import KVCache
 
-LENGTHS = [1024, 4096, 16384, 65536]
+SIZE = "small"
+MODELS = TITANS + BASELINES  # lmm, mac, mag, mal, transformer, transformer_swa, retnet
+FULL_ATTENTION = "transformer"
+
+# Lengths every model is benchmarked at; the claims' own lengths are added per model.
+FORWARD_SWEEP = {"ci": [1024, 4096], "full": [1024, 4096, 16384, 65536]}
+MEMORY_SWEEP = {"ci": [1024, 4096], "full": [1024, 4096, 16384, 65536]}
+
 HEADS, HEAD_DIM, HIDDEN, CHUNK = 4, 64, 256, 64
 TITANS_PYTORCH_BATCH64 = {1024: 4.6e3, 4096: 3.3e3, 8192: 2.7e3, 16384: 1.1e3}
 
+MiB = 2**20
+LENGTH_LABEL = "sequence length (tokens)"
 
-def scan_inputs(T):
-    key = mx.random.key(0)
-    ks = mx.random.split(key, 6)
+# (claim id, model, scale) -> reason: claims measured not to reproduce (xfail strict, with the number).
+NOT_REPRODUCED: dict[tuple[str, str, str], str] = {
+    ("throughput.linear-retnet", "retnet", "ci"): (
+        "measured 4.81 and 4.76 in two runs (RetNet forward 0.414 -> 1.994 s and 0.377 -> 1.794 s at "
+        "2048 -> 8192, paired rounds; shared 2-core box, load 3-5); at the threshold within noise "
+        "(pairwise medians 4.50, 4.51)"
+    ),
+    ("decode.kv-cache-grows", FULL_ATTENTION, "ci"): (
+        "measured 3.203 (KV cache 5,242,880 -> 16,793,600 bytes): KVCache grows in steps of 256 "
+        "positions, so the first decode step after a 1024-token prefill allocates 1280 positions "
+        "while the 3068-token prefill to 4096 allocates exactly 4100; stored positions grow 4.0x"
+    ),
+}
+
+# (model, seq_len) -> reason: forward benchmarks that fail their own check (model bugs, reported).
+_MAG_DIVERGES = (
+    "mag (size small, seed 0) gives NaN logits: the memory of layer 2 diverges (|M(q)| ~ 5e33 at "
+    "token ~2100, NaN from 2114) with the default gates (theta <= 0.01, eta up to 0.99); "
+    "measured at 4096, expected at every longer length"
+)
+KNOWN_BROKEN: dict[tuple[str, int], str] = {("mag", L): _MAG_DIVERGES for L in (4096, 8192, 16384, 65536)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Parametrization from the registry and --scale
+# ---------------------------------------------------------------------------------------------
+
+
+def _lengths(claim_id: str, scale: str) -> tuple[int, int]:
+    s = CLAIMS[claim_id].scales[scale]
+    return s["L"], s["factor"] * s["L"]
+
+
+def linear_models(scale: str) -> dict[str, list[str]]:
+    """Claim id -> the models whose forward-time ratio it checks."""
+    return {
+        "throughput.linear-titans": list(CLAIMS["throughput.linear-titans"].scales[scale]["models"]),
+        "throughput.linear-retnet": ["retnet"],
+        "throughput.attention-superlinear": [FULL_ATTENTION],
+    }
+
+
+def forward_cases(scale: str) -> list[tuple[str, int]]:
+    lengths = {m: set(FORWARD_SWEEP[scale]) for m in MODELS}
+    for claim_id, models in linear_models(scale).items():
+        for m in models:
+            lengths[m].update(_lengths(claim_id, scale))
+    return [(m, L) for m in MODELS for L in sorted(lengths[m])]
+
+
+def _param(claim_id: str, model: str, scale: str):
+    reason = NOT_REPRODUCED.get((claim_id, model, scale))
+    marks = (pytest.mark.xfail(strict=True, raises=AssertionError, reason=reason),) if reason else ()
+    return pytest.param(model, id=model, marks=marks)
+
+
+def pytest_generate_tests(metafunc):
+    scale = metafunc.config.getoption("scale")
+    if "forward_case" in metafunc.fixturenames:
+        cases = [
+            pytest.param((m, L), id=f"{m}-{L}", marks=[pytest.mark.xfail(strict=True, raises=AssertionError,
+                                                                          reason=KNOWN_BROKEN[m, L])]
+                         if (m, L) in KNOWN_BROKEN else [])
+            for m, L in forward_cases(scale)
+        ]
+        metafunc.parametrize("forward_case", cases)
+    if "memory_len" in metafunc.fixturenames:
+        metafunc.parametrize("memory_len", MEMORY_SWEEP[scale], ids=str)
+    if "linear_model" in metafunc.fixturenames:
+        claim_id = metafunc.definition.get_closest_marker("claim").args[0]
+        models = linear_models(scale)[claim_id]
+        metafunc.parametrize("linear_model", [_param(claim_id, m, scale) for m in models])
+    if "decode_model" in metafunc.fixturenames:
+        claim_id = metafunc.definition.get_closest_marker("claim").args[0]
+        models = CLAIMS[claim_id].scales[scale].get("models", [FULL_ATTENTION])
+        metafunc.parametrize("decode_model", [_param(claim_id, m, scale) for m in models])
+
+
+def _rounds(name: str, seq_len: int) -> dict:
+    """The same three timed rounds at every length, so that time(4L)/time(L) compares minima over
+    equally many samples (unequal counts bias the ratio upward on a shared CPU). An untimed warm-up
+    (tracing of compiled steps) only at <= 1024 tokens, the first length each model runs; above it
+    the first round pays only for allocation and the minimum discards it. Full attention beyond
+    16k (no claim ratio uses it) gets two rounds: about 4 min per layer per call at 64k."""
+    if name == FULL_ATTENTION and seq_len > 16384:
+        return dict(rounds=2, warmup=False)
+    return dict(rounds=3, warmup=seq_len <= 1024)
+
+
+def _finite(*arrays) -> bool:
+    return all(mx.all(mx.isfinite(a)).item() for a in arrays)
+
+
+def _walk(obj):
+    """``obj`` and everything inside it (lists, tuples, dicts, dataclasses, plain objects)."""
+    yield obj
+    if isinstance(obj, mx.array):
+        return
+    if isinstance(obj, (list, tuple)):
+        children = obj
+    elif isinstance(obj, dict):
+        children = obj.values()
+    elif is_dataclass(obj):
+        children = [getattr(obj, f.name) for f in fields(obj)]
+    elif hasattr(obj, "__dict__"):
+        children = vars(obj).values()
+    else:
+        return
+    for child in children:
+        yield from _walk(child)
+
+
+def _arrays(cache) -> list:
+    """Every ``mx.array`` inside a cache."""
+    return [x for x in _walk(cache) if isinstance(x, mx.array)]
+
+
+def _stored_kv_bytes(cache) -> int:
+    """Bytes of the positions actually stored in growing KV caches (not the preallocated room)."""
+    return sum(c.state[0].nbytes + c.state[1].nbytes for c in _walk(cache)
+               if isinstance(c, KVCache) and c.state is not None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Benchmarks: the neural memory
+# ---------------------------------------------------------------------------------------------
+
+
+def scan_inputs(T, heads=HEADS, head_dim=HEAD_DIM, hidden=HIDDEN, key=0):
+    """Random memory inputs with gates in the layer's range (θ ≤ lr_scale 0.02, η ~ 0.8-0.95,
+    α ≤ 0.05): unit q/k, normal v. (Larger θ with η near 1 diverges, ref. commit d382bc1.)"""
+    ks = mx.random.split(mx.random.key(key), 6)
     unit = lambda x: x / mx.linalg.norm(x, axis=-1, keepdims=True)  # noqa: E731
     weights = (
-        mx.random.normal((HEADS, HIDDEN, HEAD_DIM), key=ks[0]) / math.sqrt(HEAD_DIM),
-        mx.random.normal((HEADS, HEAD_DIM, HIDDEN), key=ks[1]) / math.sqrt(HIDDEN),
+        mx.random.normal((heads, hidden, head_dim), key=ks[0]) / math.sqrt(head_dim),
+        mx.random.normal((heads, head_dim, hidden), key=ks[1]) / math.sqrt(hidden),
     )
-    q = unit(mx.random.normal((1, HEADS, T, HEAD_DIM), key=ks[2]))
-    k = unit(mx.random.normal((1, HEADS, T, HEAD_DIM), key=ks[3]))
-    v = mx.random.normal((1, HEADS, T, HEAD_DIM), key=ks[4])
-    gates = mx.random.uniform(shape=(3, 1, HEADS, T), key=ks[5])
-    args = (weights, q, k, v, 0.2 * gates[0], 0.5 + 0.5 * gates[1], 0.05 * gates[2])
+    q = unit(mx.random.normal((1, heads, T, head_dim), key=ks[2]))
+    k = unit(mx.random.normal((1, heads, T, head_dim), key=ks[3]))
+    v = mx.random.normal((1, heads, T, head_dim), key=ks[4])
+    gates = mx.random.uniform(shape=(3, 1, heads, T), key=ks[5])
+    args = (weights, q, k, v, 0.02 * gates[0], 0.8 + 0.15 * gates[1], 0.05 * gates[2])
     mx.eval(args)
     return args
 
 
-@pytest.mark.parametrize("seq_len", LENGTHS)
-def test_memory_scan_throughput(measure, seq_len):
-    args = scan_inputs(seq_len)
+def test_memory_scan_throughput(measure, memory_len):
+    args = scan_inputs(memory_len)
     outputs = []
 
     def forward():
@@ -47,26 +220,355 @@ def test_memory_scan_throughput(measure, seq_len):
         outputs[:] = [y, *state.arrays]
         mx.eval(outputs)
 
-    measure(forward, seq_len, group="memory", name="memory_scan", seq_len=seq_len,
-            rounds=2 if seq_len >= 16384 else 3,
-            reference_tokens_per_s=TITANS_PYTORCH_BATCH64.get(seq_len))
-    assert all(mx.all(mx.isfinite(x)).item() for x in outputs)
+    measure(forward, memory_len, group="memory", name="memory_scan", seq_len=memory_len,
+            **_rounds("memory", memory_len), reference_tokens_per_s=TITANS_PYTORCH_BATCH64.get(memory_len))
+    assert outputs[0].shape == (1, HEADS, memory_len, HEAD_DIM)
+    assert _finite(*outputs)
 
 
-@pytest.mark.parametrize("seq_len", LENGTHS)
-def test_neural_memory_layer_throughput(measure, seq_len):
+def test_neural_memory_layer_throughput(measure, memory_len):
     mx.random.seed(0)
     layer = NeuralMemory(HEADS * HEAD_DIM, n_heads=HEADS, depth=2, expansion=HIDDEN // HEAD_DIM, chunk_size=CHUNK)
-    x = mx.random.normal((1, seq_len, HEADS * HEAD_DIM))
+    x = mx.random.normal((1, memory_len, HEADS * HEAD_DIM))
     mx.eval(layer.parameters(), x)
-
     outputs = []
 
     def forward():
         outputs[:] = [layer(x)]
         mx.eval(outputs)
 
-    measure(forward, seq_len, group="memory", name="NeuralMemory", seq_len=seq_len,
-            rounds=2 if seq_len >= 16384 else 3,
-            reference_tokens_per_s=TITANS_PYTORCH_BATCH64.get(seq_len))
-    assert mx.all(mx.isfinite(outputs[0])).item()
+    measure(forward, memory_len, group="memory", name="NeuralMemory", seq_len=memory_len,
+            **_rounds("memory", memory_len), reference_tokens_per_s=TITANS_PYTORCH_BATCH64.get(memory_len))
+    assert outputs[0].shape == x.shape
+    assert _finite(outputs[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# Benchmarks: model forward, every model at size small, batch 1
+# ---------------------------------------------------------------------------------------------
+
+
+def _paired_length(name: str, seq_len: int, scale: str) -> int | None:
+    """``L`` when ``(name, seq_len)`` is the ``factor * L`` side of a forward-time claim."""
+    for claim_id, models in linear_models(scale).items():
+        L, L4 = _lengths(claim_id, scale)
+        if name in models and seq_len == L4:
+            return L
+    return None
+
+
+def test_model_forward_throughput(measure, benchmark, forward_case, scale):
+    """Forward tokens/s and peak memory. At the long side ``4L`` of a claim's ratio, a call at
+    ``L`` is timed right before every round (outside the benchmark's timing): the ratio then
+    compares minima over interleaved rounds, which share the machine's load at the time."""
+    name, seq_len = forward_case
+    model = create_model(name, SIZE, seed=0)
+    tokens = mx.random.randint(0, model.args.vocab_size, (1, seq_len), key=mx.random.key(seq_len))
+    mx.eval(model.parameters(), tokens)
+    outputs = []
+
+    def forward():
+        outputs[:] = [model(tokens)]
+        mx.eval(outputs)
+
+    paired = _paired_length(name, seq_len, scale)
+    paired_seconds: list[float] = []
+    setup = None
+    if paired is not None:
+        short = mx.random.randint(0, model.args.vocab_size, (1, paired), key=mx.random.key(paired))
+        mx.eval(short)
+
+        def setup():
+            start = time.perf_counter()
+            mx.eval(model(short))
+            paired_seconds.append(time.perf_counter() - start)
+
+    row = measure(forward, seq_len, group="model", name=name, seq_len=seq_len, **_rounds(name, seq_len),
+                  setup=setup, size=SIZE, batch=1, parameters=model.num_parameters(),
+                  non_embedding_parameters=model.num_parameters(embeddings=False))
+    if paired is not None:
+        paired_info = dict(paired_seq_len=paired, paired_seconds=min(paired_seconds),
+                           paired_round_seconds=[round(t, 6) for t in paired_seconds])
+        row.update(paired_info)
+        benchmark.extra_info.update(paired_info)
+    assert outputs[0].shape == (1, seq_len, model.args.vocab_size)
+    assert _finite(outputs[0]), f"{name} produced non-finite logits at {seq_len} tokens"
+
+
+# ---------------------------------------------------------------------------------------------
+# Claims: forward time vs length
+# ---------------------------------------------------------------------------------------------
+
+
+def _time_ratio(claim, scale, table, name, claim_record, curve=True):
+    """min time at 4L / min time at L, the L calls interleaved with the 4L rounds (see
+    ``test_model_forward_throughput``); the unpaired ratio (L from its own benchmark, minutes
+    earlier) is recorded beside it."""
+    L, L4 = _lengths(claim.id, scale)
+    short, long_ = table.get("model", name, L), table.get("model", name, L4)
+    assert long_.get("paired_seq_len") == L, f"{name} at {L4} was measured without its paired {L} calls"
+    ratio = long_["seconds"] / long_["paired_seconds"]
+    claim_record.value(f"time_ratio[{name}] {L4}/{L}", ratio, unit="x")
+    pairs = [b / a for a, b in zip(long_["paired_round_seconds"], long_["round_seconds"])]
+    claim_record.value(f"median_pairwise_ratio[{name}]", statistics.median(pairs), unit="x")
+    claim_record.value(f"unpaired_time_ratio[{name}]", long_["seconds"] / short["seconds"], unit="x")
+    claim_record.value(f"seconds[{name}, L={L}] paired", long_["paired_seconds"], unit="s")
+    claim_record.value(f"seconds[{name}, L={L4}]", long_["seconds"], unit="s")
+    claim_record.value(f"seconds[{name}, L={L}] own benchmark", short["seconds"], unit="s")
+    claim_record.note(f"{name}: rounds at {L4}: {long_['round_seconds']} s; paired {L}: "
+                      f"{long_['paired_round_seconds']} s")
+    lengths = table.lengths("model", name)
+    if curve:
+        claim_record.curve(f"forward tokens/s: {name}", lengths,
+                           [table.get("model", name, x)["tokens_per_s"] for x in lengths],
+                           xlabel=LENGTH_LABEL, ylabel="forward tokens/s (batch 1, size small)", xscale="log")
+    return ratio
+
+
+@pytest.mark.claim("throughput.linear-titans")
+def test_titans_forward_linear(linear_model, claim, claim_record, scale, throughput_table):
+    ratio = _time_ratio(claim, scale, throughput_table, linear_model, claim_record)
+    assert claim.holds(ratio), claim.describe(ratio) + f" [{linear_model}]"
+
+
+@pytest.mark.claim("throughput.linear-retnet")
+def test_retnet_forward_linear(linear_model, claim, claim_record, scale, throughput_table):
+    ratio = _time_ratio(claim, scale, throughput_table, linear_model, claim_record)
+    assert claim.holds(ratio), claim.describe(ratio) + f" [{linear_model}]"
+
+
+def _crossover(table, name: str) -> tuple[int | None, float | None, list[int]]:
+    """Smallest measured length from which ``name`` has more tokens/s than full attention at every
+    longer measured length, and a log-log interpolated estimate between the bracketing lengths."""
+    common = [L for L in table.lengths("model", name) if L in table.lengths("model", FULL_ATTENTION)]
+    ratio = {L: table.get("model", name, L)["tokens_per_s"] / table.get("model", FULL_ATTENTION, L)["tokens_per_s"]
+             for L in common}
+    first = None
+    for L in reversed(common):
+        if ratio[L] > 1:
+            first = L
+        else:
+            break
+    estimate = None
+    if first is not None:
+        i = common.index(first)
+        if i == 0:
+            estimate = None  # already faster at the shortest length measured
+        else:
+            a, b = common[i - 1], first
+            ra, rb = math.log(ratio[a]), math.log(ratio[b])
+            estimate = math.exp(math.log(a) + (math.log(b) - math.log(a)) * (0 - ra) / (rb - ra))
+    return first, estimate, common
+
+
+@pytest.mark.claim("throughput.attention-superlinear")
+def test_attention_forward_superlinear(linear_model, claim, claim_record, scale, throughput_table):
+    table = throughput_table
+    # Figure data for every model measured: tokens/s and peak memory vs length.
+    for name in MODELS:
+        lengths = table.lengths("model", name)
+        if not lengths:
+            continue
+        rows = [table.get("model", name, L) for L in lengths]
+        claim_record.curve(f"forward tokens/s: {name}", lengths, [r["tokens_per_s"] for r in rows],
+                           xlabel=LENGTH_LABEL, ylabel="forward tokens/s (batch 1, size small)",
+                           xscale="log", yscale="log", figure="throughput")
+        claim_record.curve(f"forward peak memory: {name}", lengths, [r["peak_memory_bytes"] / MiB for r in rows],
+                           xlabel=LENGTH_LABEL, ylabel="peak MLX memory during forward (MiB)",
+                           xscale="log", yscale="log", figure="peak-memory")
+    ratio = _time_ratio(claim, scale, table, linear_model, claim_record, curve=False)
+    # Report (not asserted): where the recurrent models overtake full attention in tokens/s.
+    notes = []
+    for name in MODELS:
+        if name == FULL_ATTENTION or not table.lengths("model", name):
+            continue
+        first, estimate, common = _crossover(table, name)
+        if first is None:
+            notes.append(f"{name}: slower than full attention at every measured length {common}")
+            continue
+        claim_record.value(f"crossover_measured[{name}]", first, unit="tokens")
+        if estimate is not None:
+            claim_record.value(f"crossover_interpolated[{name}]", estimate, unit="tokens")
+            notes.append(f"{name} beats full attention from {first} tokens on (interpolated {estimate:.0f})")
+        else:
+            notes.append(f"{name} beats full attention at every measured length from {first}")
+    claim_record.note("Crossover (tokens/s, size small, batch 1, this run): " + "; ".join(notes))
+    assert claim.holds(ratio), claim.describe(ratio)
+
+
+# ---------------------------------------------------------------------------------------------
+# Claims: decode state and per-token decode time
+# ---------------------------------------------------------------------------------------------
+
+
+def _memory_bytes(cache) -> int:
+    """Bytes of the Titans memory state alone (no attention window/segment caches)."""
+    return sum(c.memory.nbytes for c in cache if getattr(c, "memory", None) is not None)
+
+
+def _decode_profile(name: str, L: int, L4: int, steps: int = 4) -> dict:
+    """Prefill to L, decode ``steps`` tokens, prefill on to 4L, decode ``steps`` tokens; cache bytes
+    (all, and memory only) and per-token decode seconds at both contexts."""
+    model = create_model(name, SIZE, seed=0)
+    tokens = mx.random.randint(0, model.args.vocab_size, (1, L4 + steps), key=mx.random.key(1))
+    cache = model.make_cache()
+    out = {}
+
+    def evaluate(logits):
+        mx.eval(logits, _arrays(cache))
+        return logits
+
+    def decode(context):
+        nbytes, memory, stored, seconds, finite = [], [], [], [], True
+        for i in range(steps):
+            start = time.perf_counter()
+            logits = evaluate(model(tokens[:, context + i : context + i + 1], cache))
+            seconds.append(time.perf_counter() - start)
+            finite = finite and _finite(logits)
+            nbytes.append(cache_nbytes(cache))
+            memory.append(_memory_bytes(cache))
+            stored.append(_stored_kv_bytes(cache))
+        return dict(bytes=max(nbytes), memory_bytes=max(memory), stored_kv_bytes=max(stored),
+                    step_seconds=min(seconds), finite=finite)
+
+    evaluate(model(tokens[:, :L], cache))
+    out["prefill_bytes_L"] = cache_nbytes(cache)
+    out["L"] = decode(L)
+    evaluate(model(tokens[:, L + steps : L4], cache))
+    out["prefill_bytes_4L"] = cache_nbytes(cache)
+    out["4L"] = decode(L4)
+    return out
+
+
+def _record_decode(claim_record, name, L, L4, prof, headline):
+    a, b = prof["L"], prof["4L"]
+    ratio = b["bytes"] / a["bytes"]
+    claim_record.value(f"{headline}[{name}] {L4}/{L}", ratio, unit="x")
+    if a["memory_bytes"]:
+        claim_record.value(f"memory_state_ratio[{name}]", b["memory_bytes"] / a["memory_bytes"], unit="x")
+    if a["stored_kv_bytes"]:
+        claim_record.value(f"stored_kv_ratio[{name}]", b["stored_kv_bytes"] / a["stored_kv_bytes"], unit="x")
+    claim_record.value(f"cache_bytes[{name}, ctx={L}]", a["bytes"], unit="bytes")
+    claim_record.value(f"cache_bytes[{name}, ctx={L4}]", b["bytes"], unit="bytes")
+    claim_record.value(f"decode_s_per_token[{name}, ctx={L}]", a["step_seconds"], unit="s")
+    claim_record.value(f"decode_s_per_token[{name}, ctx={L4}]", b["step_seconds"], unit="s")
+    claim_record.curve(f"decode cache: {name}", [L, L4], [a["bytes"] / MiB, b["bytes"] / MiB],
+                       xlabel="context length (tokens)", ylabel="decode cache (MiB)", figure="decode-cache")
+    if not (a["finite"] and b["finite"]):
+        # Bytes do not depend on values; the non-finite outputs are a model bug (see KNOWN_BROKEN).
+        claim_record.note(f"{name}: decode logits were NOT finite (context {L}: {a['finite']}, "
+                          f"{L4}: {b['finite']}); the byte counts are unaffected")
+    return ratio
+
+
+@pytest.mark.claim("decode.state-flat-titans")
+def test_titans_decode_state_flat(decode_model, claim, claim_record, scale):
+    L, L4 = _lengths(claim.id, scale)
+    prof = _decode_profile(decode_model, L, L4)
+    ratio = _record_decode(claim_record, decode_model, L, L4, prof, "cache_bytes_ratio")
+    assert prof["L"]["memory_bytes"] > 0, f"{decode_model}: no memory state in the cache"
+    assert claim.holds(ratio), claim.describe(ratio) + f" [{decode_model}]"
+
+
+@pytest.mark.claim("decode.kv-cache-grows")
+def test_attention_kv_cache_grows(decode_model, claim, claim_record, scale):
+    L, L4 = _lengths(claim.id, scale)
+    prof = _decode_profile(decode_model, L, L4)
+    ratio = _record_decode(claim_record, decode_model, L, L4, prof, "kv_cache_bytes_ratio")
+    assert claim.holds(ratio), claim.describe(ratio) + f" [{decode_model}]"
+
+
+@pytest.mark.claim("abstract.fast-inference")
+def test_memory_decode_time_flat(claim, claim_record, scale):
+    """Per-token decode time of the size-small ``NeuralMemory`` at context 4L vs L. The two
+    contexts are timed in alternating rounds (same noise); each round decodes ``steps`` tokens."""
+    s = claim.scales[scale]
+    L, L4, steps, rounds = s["L"], s["factor"] * s["L"], s["steps"], s["rounds"]
+    mx.random.seed(0)
+    layer = make_memory(model_args("lmm", SIZE))
+    dims = layer.dims
+    x = mx.random.normal((1, L4 + 2 * steps * rounds, dims), key=mx.random.key(2))
+    mx.eval(layer.parameters(), x)
+    caches = {}
+    for context in (L, L4):
+        cache = layer.make_cache()
+        mx.eval(layer(x[:, :context], cache), _arrays(cache))
+        caches[context] = cache
+    per_token = {L: [], L4: []}
+    position = {L: L, L4: L4}
+    for _ in range(rounds):
+        for context in (L, L4):
+            cache = caches[context]
+            start = time.perf_counter()
+            for _ in range(steps):
+                p = position[context]
+                y = layer.step(x[:, p], cache)
+                mx.eval(y, _arrays(cache))
+                position[context] = p + 1
+            per_token[context].append((time.perf_counter() - start) / steps)
+            assert _finite(y)
+    a, b = min(per_token[L]), min(per_token[L4])
+    ratio = b / a
+    claim_record.value(f"decode_time_ratio ctx {L4}/{L}", ratio, unit="x")
+    claim_record.value(f"decode_s_per_token[ctx={L}]", a, unit="s")
+    claim_record.value(f"decode_s_per_token[ctx={L4}]", b, unit="s")
+    claim_record.value("decode_state_bytes", caches[L4].nbytes, unit="bytes")
+    claim_record.curve("memory decode time per token", [L, L4], [a * 1e3, b * 1e3],
+                       xlabel="context length (tokens)", ylabel="decode time per token (ms)")
+    claim_record.note(f"NeuralMemory of size {SIZE} ({layer.n_heads} heads x {layer.head_dim}, depth "
+                      f"{layer.depth}); min over {rounds} alternating rounds of {steps} steps")
+    assert caches[L].nbytes == caches[L4].nbytes
+    assert claim.holds(ratio), claim.describe(ratio)
+
+
+# ---------------------------------------------------------------------------------------------
+# Claim: streaming at constant memory
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.claim("streaming.constant-memory")
+def test_memory_streams_at_constant_memory(claim, claim_record, scale):
+    """``memory_scan`` with the size-small memory (4 heads x 64, depth 2), fed ``piece`` tokens at a
+    time with its state; inputs are generated per piece so nothing grows with the stream."""
+    s = claim.scales[scale]
+    total, piece = s["tokens"], s["piece"]
+    assert total % (4 * piece) == 0, "the stream must split into four equal quarters of pieces"
+    args = model_args("lmm", SIZE)
+    heads, head_dim = args.n_heads, args.dims // args.n_heads
+    hidden, chunk = args.memory_expansion * head_dim, args.chunk_size
+    weights = scan_inputs(8, heads, head_dim, hidden, key=0)[0]
+    n_pieces = total // piece
+    state = None
+    peaks, active = [], []
+    t0 = time.perf_counter()
+    mx.clear_cache()
+    for p in range(n_pieces):
+        mx.reset_peak_memory()
+        _, q, k, v, lr, momentum, decay = scan_inputs(piece, heads, head_dim, hidden, key=p + 1)
+        y, state = memory_scan(weights, q, k, v, lr, momentum, decay, chunk, state=state)
+        mx.eval(y, state.arrays)
+        assert _finite(y), f"non-finite memory output in piece {p} ({p * piece} tokens streamed)"
+        del q, k, v, lr, momentum, decay, y
+        peaks.append(mx.get_peak_memory())
+        active.append(mx.get_active_memory())
+    seconds = time.perf_counter() - t0
+    assert state.position == total
+    assert _finite(*state.arrays), "non-finite memory state at the end of the stream"
+    quarter = n_pieces // 4
+    first, last = max(peaks[:quarter]), max(peaks[-quarter:])
+    ratio = last / first
+    streamed = [(p + 1) * piece for p in range(n_pieces)]
+    claim_record.value("peak_memory_ratio last/first quarter", ratio, unit="x")
+    claim_record.value("peak_memory_first_quarter", first, unit="bytes")
+    claim_record.value("peak_memory_last_quarter", last, unit="bytes")
+    claim_record.value("active_memory_end", active[-1], unit="bytes")
+    claim_record.value("state_bytes", state.nbytes, unit="bytes")
+    claim_record.value("tokens_streamed", total, unit="tokens")
+    claim_record.value("stream_tokens_per_s", total / seconds, unit="tokens/s")
+    claim_record.curve("peak memory per piece", streamed, [x / MiB for x in peaks],
+                       xlabel="tokens streamed", ylabel="peak MLX memory within the piece (MiB)")
+    claim_record.curve("active memory after piece", streamed, [x / MiB for x in active],
+                       xlabel="tokens streamed", ylabel="active MLX memory (MiB)")
+    claim_record.note(f"{n_pieces} pieces of {piece} tokens; memory {heads} heads x {head_dim}, hidden "
+                      f"{hidden}, chunk {chunk}; {total / seconds:.0f} tokens/s")
+    assert claim.holds(ratio), claim.describe(ratio)
