@@ -276,7 +276,7 @@ _ALL: list[Claim] = [
         'at CI lengths. Paper anchor, ref §5.5 (Fig. 8): "tokens/s roughly constant in length for '
         'all depths (linear time)".',
         source=f"{_PAPER}, §5.5 Fig. 8; §5.8 Fig. 9",
-        metric="forward wall time ratio time(4L)/time(L) (min over rounds; shared CPU: noise only "
+        metric="forward wall time ratio time(4L)/time(L) (mean over paired rounds (4L timed right after L), verdict from the 95% CI: inconclusive when it straddles the threshold; shared CPU: noise only "
         "adds time)",
         direction="<=",
         threshold=4.6,
@@ -295,7 +295,7 @@ _ALL: list[Claim] = [
         statement="seed: RetNet (chunkwise retention) forward time is linear in sequence length, "
         "time(4L)/time(L) <= 4.6 at CI lengths.",
         source="RetNet chunkwise form (ref baselines §1.1); baseline for Titans §5.8",
-        metric="forward wall time ratio time(4L)/time(L) (min over rounds; shared CPU: noise only "
+        metric="forward wall time ratio time(4L)/time(L) (mean over paired rounds (4L timed right after L), verdict from the 95% CI: inconclusive when it straddles the threshold; shared CPU: noise only "
         "adds time)",
         direction="<=",
         threshold=4.6,
@@ -312,7 +312,7 @@ _ALL: list[Claim] = [
         statement="seed: full causal attention is super-linear in sequence length (the quadratic "
         "cost of the paper's Abstract), time(4L)/time(L) >= 6.0.",
         source=f"{_PAPER}, Abstract; ref baselines §8 (CPU SDPA timings)",
-        metric="forward wall time ratio time(4L)/time(L) (min over rounds; shared CPU: noise only "
+        metric="forward wall time ratio time(4L)/time(L) (mean over paired rounds (4L timed right after L), verdict from the 95% CI: inconclusive when it straddles the threshold; shared CPU: noise only "
         "adds time)",
         direction=">=",
         threshold=6.0,
@@ -348,7 +348,7 @@ _ALL: list[Claim] = [
         id="decode.kv-cache-grows",
         statement="seed: a full-attention decoder's KV cache grows linearly with context length.",
         source="contrast case for decode.state-flat-titans",
-        metric="KV-cache bytes after 4L tokens / after L tokens",
+        metric="bytes of the keys/values held by the KV cache after 4L tokens / after L tokens (the preallocated room is recorded beside)",
         direction=">=",
         threshold=3.5,
         scales={
