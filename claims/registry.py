@@ -241,10 +241,10 @@ _ALL: list[Claim] = [
         direction=">=",
         threshold=0.9,
         scales={
-            "ci": {"desc": "lengths 1k, 4k, 16k; 3 seeds", "lengths": [1024, 4096, 16384],
-                   "seeds": _SEEDS_CI},
-            "full": {"desc": "lengths 4k .. 256k; 5 seeds",
-                     "lengths": [4096, 16384, 65536, 262144], "seeds": _SEEDS_FULL},
+            "ci": {"desc": "the longest stream of recall.far-pointer-titans' filler run (32k), deep "
+                   "memory L_M=2, mean over its distances; 3 seeds x 8 trials", "seeds": _SEEDS_CI},
+            "full": {"desc": "the longest stream of the full filler run (512k); 5 seeds x 16 trials",
+                     "seeds": _SEEDS_FULL},
         },
         test="claims/test_recall.py",
         kind="paper",
@@ -690,12 +690,15 @@ _ALL += [
         direction="<=",
         threshold=0.0,
         scales={
-            "ci": {"desc": "tiny MAC/LMM, 200 steps, theta max 1.0, memory depth 2; 3 seeds",
-                   "steps": 200, "seeds": _SEEDS_CI},
+            "ci": {"desc": "tiny MAC/LMM, 200 steps, theta max 1.0, memory depth 2; 3 seeds; the "
+                   "far-pointer task of the trained protocol (L=64, lr 3e-3)",
+                   "steps": 200, "seeds": _SEEDS_CI, "theta_max": 1.0, "memory_depth": 2,
+                   "models": ["lmm", "mac"]},
             "full": {"desc": "1000 steps, memory depth 4, L=4096; 5 seeds", "steps": 1000,
-                     "seeds": _SEEDS_FULL},
+                     "seeds": _SEEDS_FULL, "theta_max": 1.0, "memory_depth": 4, "length": 4096,
+                     "models": ["lmm", "mac"]},
         },
-        test="claims/test_stability.py",
+        test="claims/test_trained.py",
         kind="failure-case",
     ),
     Claim(

@@ -387,3 +387,52 @@ def test_random_haystack_capacity(claim, claim_record, scale):
                       + "; capacity/d_k per θ of the dev grid: "
                       + ", ".join(f"θ={th:g}: {c:.3g}" for th, c in zip(run["sweep"], caps)))
     assert claim.holds(headline.mean), claim.describe(headline.mean)
+
+
+# --------------------------------------------------------------------------------------------
+# abstract.beyond-quadratic, abstract.2m-context
+# --------------------------------------------------------------------------------------------
+
+TITANS_DEPTH = 2  # the paper's memory is deep (L_M >= 2); the matrix memory is recorded beside it
+
+
+@pytest.mark.claim("abstract.beyond-quadratic")
+def test_recall_kept_at_the_longest_length(claim, claim_record, scale):
+    """Needle recall of the deep memory at the longest stream of the filler run, averaged over the
+    distances read there (the cost side is throughput.linear-titans / attention-superlinear)."""
+    run = filler_run(scale)
+    L = max(run["lengths"])
+    per_depth = {}
+    for depth in (1, 2):
+        name = f"memory L_M={depth}"
+        ds = sorted(d for (n, l, d) in run["cells"] if n == name and l == L)
+        per_depth[depth] = np.mean(np.stack([run["cells"][(name, L, d)] for d in ds]), axis=0)
+    headline = mean_ci(per_depth[TITANS_DEPTH])
+    claim_record.value(f"recall at L={L}, memory L_M={TITANS_DEPTH}", headline)
+    claim_record.value(f"recall at L={L}, memory L_M=1", mean_ci(per_depth[1]))
+    claim_record.seeds(run["seeds"])
+    _check_note(claim_record, run)
+    assert claim.holds(headline.mean), claim.describe(headline.mean)
+
+
+@pytest.mark.claim("abstract.2m-context")
+def test_recall_after_streaming_the_full_length(claim, claim_record, scale):
+    """A needle written first, read after the whole stream (filler haystack) has gone through the
+    deep memory (token recurrence, the recall default gates)."""
+    p = claim.scales[scale]
+    length, d_k = p["length"], CLAIMS[FP].scales[scale]["d_k"]
+    spec = _memory_specs(d_k)[f"memory L_M={TITANS_DEPTH}"]
+    hits, start = [], time.perf_counter()
+    for seed in p["seeds"]:
+        row_seed = _row_seed(seed, length, 2)
+        stream = kv_stream_far_pointer(d_k, d_k, length, 0.0, "filler", seed=row_seed)
+        read_at = [length - 1]
+        with np.errstate(all="ignore"):
+            reads = M.memory_reads(spec, stream.keys[None], stream.values[None], read_at, stream.queries[None]).reads
+        hit, _ = _score(reads, [stream], read_at, [row_seed], [M.candidate_first_index(stream.values)])
+        hits.append(float(hit[0, 0]))
+    headline = mean_ci(hits)
+    claim_record.value(f"needle recall after {length:,} tokens", headline)
+    claim_record.seeds(list(p["seeds"]))
+    claim_record.note(f"{spec.label()}; {time.perf_counter() - start:.1f} s for {len(hits)} stream(s)")
+    assert claim.holds(headline.mean), claim.describe(headline.mean)

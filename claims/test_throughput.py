@@ -581,3 +581,46 @@ def test_memory_streams_at_constant_memory(claim, claim_record, scale):
     claim_record.note(f"{n_pieces} pieces of {piece} tokens; memory {heads} heads x {head_dim}, hidden "
                       f"{hidden}, chunk {chunk}; {total / seconds:.0f} tokens/s")
     assert claim.holds(ratio), claim.describe(ratio)
+
+
+# ---------------------------------------------------------------------------------------------
+# abstract.fast-parallel-training: the chunked form vs the token recurrence, forward + backward
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.claim("abstract.fast-parallel-training")
+def test_chunked_training_step_beats_the_token_recurrence(claim, claim_record, scale):
+    """Forward + backward (outer gradients w.r.t. the initial weights and q) of the chunked-parallel
+    ``memory_scan`` vs its token-by-token definition ``memory_scan_reference``, same inputs; the
+    outputs must agree before the times are compared (best of 2 calls each)."""
+    from titans.memory import memory_scan_reference
+
+    p = claim.scales[scale]
+    T, chunk, d = p["length"], p["chunk"], p["d"]
+    ks = mx.random.split(mx.random.key(0), 7)
+    unit = lambda x: x / mx.linalg.norm(x, axis=-1, keepdims=True)  # noqa: E731
+    weights = (mx.random.normal((1, 2 * d, d), key=ks[0]) / d**0.5,
+               mx.random.normal((1, d, 2 * d), key=ks[1]) / (2 * d) ** 0.5)
+    q, k = unit(mx.random.normal((1, T, d), key=ks[2])), unit(mx.random.normal((1, T, d), key=ks[3]))
+    v = mx.random.normal((1, T, d), key=ks[4])
+    gates = mx.random.uniform(shape=(3, 1, T), key=ks[5])
+    rest = (k, v, 0.05 * gates[0], 0.9 * gates[1], 0.01 * gates[2])
+    probe = mx.random.normal((1, T, d), key=ks[6])
+    mx.eval(weights, q, rest, probe)
+    seconds, values = {}, {}
+    for name, scan in (("chunked", memory_scan), ("token", memory_scan_reference)):
+        step = mx.value_and_grad(lambda w, q: mx.sum(scan(w, q, *rest, chunk)[0] * probe), argnums=(0, 1))
+        times = []
+        for _ in range(2):
+            start = time.perf_counter()
+            value, grads = step(weights, q)
+            mx.eval(value, grads)
+            times.append(time.perf_counter() - start)
+        seconds[name], values[name] = min(times), (value, grads)
+    assert abs(values["chunked"][0].item() - values["token"][0].item()) <= 1e-4 * abs(values["token"][0].item())
+    assert mx.allclose(values["chunked"][1][1], values["token"][1][1], rtol=1e-3, atol=1e-4).item()
+    speedup = seconds["token"] / seconds["chunked"]
+    claim_record.value("speed-up, chunked vs token recurrence (forward + backward)", speedup, unit="x")
+    claim_record.value("seconds, chunked", seconds["chunked"], unit="s")
+    claim_record.value("seconds, token recurrence", seconds["token"], unit="s")
+    assert claim.holds(speedup), claim.describe(speedup)
