@@ -133,7 +133,9 @@ def test_linear_memory_matches_numpy_float64(chunk):
     data=st.data(),
 )
 def test_any_split_equals_one_call(no_compile, seed, T, widths, chunk, data):
-    args = make_inputs(seed, (2,), T, widths)
+    """float64: the split only changes the rounding of the chunk coefficients (float32 rounding is
+    amplified by ill-conditioned inner loops; see the float32 case below)."""
+    args = make_inputs(seed, (2,), T, widths, dtype=mx.float64)
     y, state = memory_scan(*args, chunk)
     assume(np.isfinite(np.array(y)).all())
     n_cuts = data.draw(st.integers(1, min(4, T - 1)))
@@ -144,8 +146,22 @@ def test_any_split_equals_one_call(no_compile, seed, T, widths, chunk, data):
         sliced = [x[..., a:b, :] if x.ndim == 3 else x[..., a:b] for x in rest]
         y_piece, piece_state = memory_scan(weights, *sliced, chunk, state=piece_state)
         pieces.append(y_piece)
-    assert rel_err(mx.concatenate(pieces, axis=-2), y) <= 1e-5
-    assert_states_close(piece_state, state, 1e-5)
+    assert rel_err(mx.concatenate(pieces, axis=-2), y) <= 1e-6
+    assert_states_close(piece_state, state, 1e-6)
+
+
+@pytest.mark.parametrize("cuts", [(20, 30), (3, 4, 43), (13, 26), (49,)])
+def test_split_equals_one_call_float32(cuts):
+    args = make_inputs(3, (2, 2), 50, [8, 16, 8], lr_max=0.1)
+    y, state = memory_scan(*args, 7)
+    assert np.isfinite(np.array(y)).all()
+    pieces, piece_state = [], None
+    for a, b in zip([0, *cuts], [*cuts, 50]):
+        sliced = [x[..., a:b, :] if x.ndim == 4 else x[..., a:b] for x in args[1:]]
+        y_piece, piece_state = memory_scan(args[0], *sliced, 7, state=piece_state)
+        pieces.append(y_piece)
+    assert rel_err(mx.concatenate(pieces, axis=-2), y) <= 1e-4
+    assert_states_close(piece_state, state, 1e-4)
 
 
 def test_weights_broadcast_over_batch():
