@@ -624,3 +624,43 @@ def test_chunked_training_step_beats_the_token_recurrence(claim, claim_record, s
     claim_record.value("seconds, chunked", seconds["chunked"], unit="s")
     claim_record.value("seconds, token recurrence", seconds["token"], unit="s")
     assert claim.holds(speedup), claim.describe(speedup)
+
+
+# ---------------------------------------------------------------------------------------------
+# BLAS: MLX's fp32 matmul against numpy's in the same run (implementation target, not a claim)
+# ---------------------------------------------------------------------------------------------
+
+BLAS_TARGET = 0.8  # MLX GFLOP/s / numpy GFLOP/s; the stock Linux wheel's reference BLAS gives ~0.03
+
+
+def test_mlx_matmul_keeps_up_with_numpy(benchmark):
+    import numpy as np
+
+    from titans import blas_info
+
+    n = 2048
+    a = mx.random.normal((n, n), key=mx.random.key(0))
+    mx.eval(a)
+    a_np = np.array(a)
+
+    def mlx_matmul():
+        mx.eval(a @ a)
+
+    def best(fn, rounds=5):
+        fn()
+        times = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    benchmark.pedantic(mlx_matmul, rounds=5, iterations=1, warmup_rounds=1)
+    mlx_s = benchmark.stats.stats.min if benchmark.stats is not None else best(mlx_matmul)
+    numpy_s = best(lambda: a_np @ a_np)
+    flops = 2 * n**3
+    ratio = (flops / mlx_s) / (flops / numpy_s)
+    benchmark.extra_info.update(mlx_gflops=flops / mlx_s / 1e9, numpy_gflops=flops / numpy_s / 1e9,
+                                ratio=ratio, **blas_info())
+    assert ratio >= BLAS_TARGET, (f"MLX matmul {flops / mlx_s / 1e9:.1f} GFLOP/s vs numpy "
+                                  f"{flops / numpy_s / 1e9:.1f} ({ratio:.2f}x < {BLAS_TARGET}x); BLAS: {blas_info()}")

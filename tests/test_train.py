@@ -1,0 +1,76 @@
+"""The training loop: configuration checks, a short run that learns, divergence reporting,
+checkpoints, evaluation and the command line."""
+
+import json
+import math
+
+import mlx.core as mx
+import numpy as np
+import pytest
+
+from titans import train as T
+
+FAST = dict(model="transformer", task="mqar", task_options=dict(n_pairs=2, vocab_size=64, power_a=1.0,
+                                                                random_non_queries=False),
+            seq_len=32, batch_size=16, steps=40, lr=3e-3, warmup=5, log_every=1000)
+
+
+def test_a_short_run_lowers_the_loss():
+    model, result = T.train(T.TrainConfig(**FAST), log=None)
+    assert not result.diverged and len(result.losses) == 40
+    assert np.mean(result.losses[-5:]) < np.mean(result.losses[:5]) - 0.2
+    assert result.tokens_per_s > 0
+
+
+def test_runs_are_reproducible_from_the_seed():
+    config = T.TrainConfig(**{**FAST, "steps": 5})
+    _, a = T.train(config, log=None)
+    _, b = T.train(config, log=None)
+    assert a.losses == b.losses
+
+
+def test_divergence_is_reported_not_hidden():
+    config = T.TrainConfig(**{**FAST, "model": "lmm", "model_options": {"lr_scale": 1.0}, "lr": 3e-2, "steps": 60})
+    _, result = T.train(config, log=None)
+    assert result.diverged and not math.isfinite(result.losses[-1]) and len(result.losses) < 60
+
+
+def test_checkpoint_round_trip(tmp_path):
+    model, _ = T.train(T.TrainConfig(**{**FAST, "steps": 3}), log=None)
+    path = T.save_checkpoint(model, T.TrainConfig(**{**FAST, "steps": 3}), tmp_path / "ckpt")
+    assert path.suffix == ".safetensors" and path.with_suffix(".json").exists()
+    loaded, config = T.load_checkpoint(path)
+    tokens = mx.array(np.arange(32).reshape(1, 32) % 64, dtype=mx.int32)
+    assert config.steps == 3 and mx.array_equal(loaded(tokens), model(tokens))
+
+
+def test_evaluate_scores_only_the_targets():
+    model, _ = T.train(T.TrainConfig(**{**FAST, "steps": 2}), log=None)
+    out = T.evaluate(model, "far_pointer", seq_len=24, n_examples=10, batch_size=4, by="distance",
+                     depth=None, vocab_size=64)
+    assert 0.0 <= out["accuracy"] <= 1.0 and out["per_example"].shape == (10,)
+    assert sum(count for _, count in out["by"].values()) == 10
+
+
+def test_schedule_warms_up_then_decays():
+    sched = T.schedule(T.TrainConfig(**{**FAST, "steps": 100, "warmup": 10}))
+    values = [sched(mx.array(step)).item() for step in (0, 9, 10, 99)]
+    assert values[0] < values[1] <= 3e-3 + 1e-9 and values[3] < values[2]
+
+
+@pytest.mark.parametrize("field, value, error", [
+    ("task", "babilong", ValueError), ("steps", 0, ValueError), ("lr", -1.0, ValueError),
+    ("batch_size", 2.5, TypeError), ("min_lr_ratio", 2.0, ValueError), ("model", "titan", ValueError),
+])
+def test_bad_configuration(field, value, error):
+    with pytest.raises(error, match=field if field != "model" else "unknown model"):
+        T.TrainConfig(**{**FAST, field: value})
+
+
+def test_command_line(tmp_path, capsys):
+    rc = T.main(["--model", "retnet", "--task", "mqar", "--task-option", "n_pairs=2", "--task-option",
+                 "vocab_size=64", "--seq-len", "32", "--batch-size", "8", "--steps", "3", "--eval-lengths",
+                 "32", "--save", str(tmp_path / "run"), "--log-every", "1"])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert rc == 0 and "final_loss" in lines[0] and lines[1]["eval_seq_len"] == 32
+    assert (tmp_path / "run.safetensors").exists()
