@@ -134,15 +134,18 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("decode_model", [_param(claim_id, m, scale) for m in models])
 
 
+ROUNDS = 6  # paired rounds behind each time(4L)/time(L) verdict (its 95% CI narrows as 1/sqrt(n))
+
+
 def _rounds(name: str, seq_len: int) -> dict:
-    """The same three timed rounds at every length, so that time(4L)/time(L) compares minima over
-    equally many samples (unequal counts bias the ratio upward on a shared CPU). An untimed warm-up
-    (tracing of compiled steps) only at <= 1024 tokens, the first length each model runs; above it
-    the first round pays only for allocation and the minimum discards it. Full attention beyond
-    16k (no claim ratio uses it) gets two rounds: about 4 min per layer per call at 64k."""
-    if name == FULL_ATTENTION and seq_len > 16384:
+    """The same timed rounds at every length, so that time(4L)/time(L) compares equally many
+    samples (unequal counts bias the ratio upward on a shared CPU). An untimed warm-up (tracing of
+    compiled steps) only at <= 1024 tokens, the first length each model runs; above it the first
+    round pays only for allocation. Beyond 8k (no CI ratio uses it) two rounds: full attention
+    takes about 4 min per layer per call at 64k."""
+    if seq_len > 8192:
         return dict(rounds=2, warmup=False)
-    return dict(rounds=3, warmup=seq_len <= 1024)
+    return dict(rounds=ROUNDS, warmup=seq_len <= 1024)
 
 
 def _finite(*arrays) -> bool:
