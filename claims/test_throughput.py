@@ -16,7 +16,7 @@ so ``-k`` selections that drop the benchmarks skip the claims.
 Claims (thresholds in ``claims/registry.py``):
 
 * ``throughput.linear-titans`` / ``linear-retnet``: time(4L)/time(L) of the forward, min over
-  three rounds each; the benchmark at 4L times a call at L right before each of its rounds, so
+  ``ROUNDS`` rounds each; the benchmark at 4L times a call at L right before each of its rounds, so
   both minima sample the same load of the shared CPU (measured ratios at L, 4L taken minutes apart
   swung from 2.1 to 19.6 on the shared 2-core box). The unpaired and the median pairwise ratios
   are recorded beside the headline.
