@@ -15,11 +15,12 @@ so ``-k`` selections that drop the benchmarks skip the claims.
 
 Claims (thresholds in ``claims/registry.py``):
 
-* ``throughput.linear-titans`` / ``linear-retnet``: time(4L)/time(L) of the forward, min over
-  ``ROUNDS`` rounds each; the benchmark at 4L times a call at L right before each of its rounds, so
-  both minima sample the same load of the shared CPU (measured ratios at L, 4L taken minutes apart
-  swung from 2.1 to 19.6 on the shared 2-core box). The unpaired and the median pairwise ratios
-  are recorded beside the headline.
+* ``throughput.linear-titans`` / ``linear-retnet``: time(4L)/time(L) of the forward over ``ROUNDS``
+  paired rounds: the benchmark at 4L times a call at L right before each of its rounds, so each
+  pair samples the same load of the shared CPU (ratios of L and 4L taken minutes apart swung from
+  2.1 to 19.6 on the shared 2-core box). The verdict comes from the 95% CI of the paired ratios:
+  inconclusive (skipped, with the numbers) when the interval straddles the bar. The min-over-rounds,
+  median pairwise and unpaired ratios are recorded beside the headline.
 * ``throughput.attention-superlinear``: the same ratio for full attention; this test also records
   the tokens/s and peak-memory curves of every model and reports (not asserts) the length from
   which each recurrent model beats full attention in tokens/s.
