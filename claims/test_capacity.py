@@ -126,7 +126,7 @@ def _cost_curves(claim_record, d_k: int):
 
 
 @pytest.mark.claim(DEEP)
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+@pytest.mark.not_reproduced("ci", reason=(
     "At equal width (hidden = d_k = 32), best theta per depth and 16 passes, L_M = 1, 2 and 3 all "
     "store 64 pairs at >= 0.9 recall: ratio 1.00 vs >= 1.25; the recall curves agree within 0.03 up "
     "to 256 pairs. Depth adds parameters but no capacity under this fitting budget."))
@@ -182,7 +182,7 @@ def test_matrix_capacity_scales_with_dk(d_k, claim, claim_record, scale):
 
 
 @pytest.mark.claim(SMALL)
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+@pytest.mark.not_reproduced("ci", reason=(
     "128 pairs in a d_k=32 matrix memory are still recalled at 0.60 +- 0.08 (best theta, 16 passes) "
     "vs <= 0.5: detail is lost (0.93 at 2 d_k, 0.60 at 4 d_k) but nearest-neighbour decoding among "
     "192 candidates tolerates the least-squares error, so the failure is milder than stated."))

@@ -88,12 +88,12 @@ def rewrite_stream(seed: int, d: int, n_keys: int, rewrites: tuple, gap: int, ta
 
 @pytest.mark.claim(STALE)
 @pytest.mark.parametrize("depth", [
-    pytest.param(1, id="L_M=1", marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    pytest.param(1, id="L_M=1", marks=pytest.mark.not_reproduced("ci", reason=(
         "Latest-value recall 0.60 +- 0.18 vs >= 0.9, yet stale answers are rare (0.02): the failure "
         "is interference (16 keys x 1-3 rewrites with filler between them exceed what one-shot "
         "writes at the dev theta keep), not staleness. The chunked form (chunk 16, same gates) "
         "falls to 0.003."))),
-    pytest.param(2, id="L_M=2", marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    pytest.param(2, id="L_M=2", marks=pytest.mark.not_reproduced("ci", reason=(
         "The deep memory at the dev theta keeps almost no binding: latest-value recall 0.05 +- 0.10 "
         "vs >= 0.9 (stale answers 0.005)."))),
 ])
@@ -251,7 +251,7 @@ NEAR = 64
 
 
 @pytest.mark.claim(HORIZON)
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+@pytest.mark.not_reproduced("ci", reason=(
     "With the registered small forgetting rate alpha = 1e-4 the pair is still recalled 16k tokens "
     "later (0.92) but gone at 64k: ratio 0 vs >= 0.8. A constant alpha shrinks the fact against the "
     "refreshed filler and erases it after ~1e4 tokens; alpha <= 1e-5 (and 0) keep it at 1.00 over "

@@ -133,7 +133,7 @@ def test_forgetting_helps(claim, claim_record, scale):
 
 
 @pytest.mark.claim(MOMENTUM)
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+@pytest.mark.not_reproduced("ci", reason=(
     "At equal theta (0.1) momentum hurts: recall 0.013 with eta 0.9 vs 0.242 without (-0.23 +- 0.07 "
     "vs > 0). eta 0.9 multiplies every write by 1/(1-eta) = 10 and overshoots on this over-capacity "
     "stream; the matched-step control (eta 0 at theta/(1-eta)) also fails (0.003), so the step size, "
@@ -159,7 +159,7 @@ def test_momentum_helps(claim, claim_record, scale):
 
 
 @pytest.mark.claim(GRID)
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+@pytest.mark.not_reproduced("ci", reason=(
     "Fragile in the chunk (refresh) size: max-min recall 0.74 vs <= 0.2. With chunk 64 every cell "
     "fails (<= 0.01: the 4 filler keys repeat 16x per chunk and their chunk-start gradients add "
     "up); chunk 16 works at d_k=64 (0.75 / 0.54) but not at 32 (<= 0.01). The token recurrence "

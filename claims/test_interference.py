@@ -117,7 +117,7 @@ def _hits(y, cands, targets):
 
 
 @pytest.mark.claim(INTERFERENCE)
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+@pytest.mark.not_reproduced("ci", reason=(
     "The failure is present: persistent pairs written to the memory before the context cost the "
     "deep memory 0.375 needle recall at N_p=16 (0.60 -> 0.23; MAC-style hybrid 0.65 -> 0.29); the "
     "matrix memory loses 0.06, SWA with the prefix nothing. Min difference -0.375 +- 0.47 vs >= -0.05."))

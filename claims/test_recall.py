@@ -258,7 +258,7 @@ def test_long_context_recall_hybrid(claim, claim_record, scale):
 
 
 @pytest.mark.claim(RET)
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+@pytest.mark.not_reproduced("ci", reason=(
     "RetNet never recalls on the filler haystack, so nothing fades: recall 0.00 at d=64 (best 0.04 "
     "at any distance read); measured 0.014 vs >= 0.85. Without a delta rule the repeated filler keys "
     "accumulate in every head (crosstalk ~ horizon x |q.k_filler|) and swamp the needle even inside "
@@ -347,7 +347,7 @@ def random_run(scale: str) -> dict:
 
 
 @pytest.mark.claim(CAP)
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+@pytest.mark.not_reproduced("ci", reason=(
     "At the dev-task theta 0.1 (eta 0.9: each write moves the read-out by 2 theta/(1-eta) = 2, an "
     "overshoot) the matrix memory never reaches 0.9 on the random haystack (peak 0.21 at d=5-6): "
     "0 x d_k vs [0.5, 2]. Over the theta grid only 0.05 reaches 0.53 d_k (0.01-0.02 write too weakly, "

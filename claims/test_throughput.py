@@ -67,10 +67,6 @@ TITANS_PYTORCH_BATCH64 = {1024: 4.6e3, 4096: 3.3e3, 8192: 2.7e3, 16384: 1.1e3}
 MiB = 2**20
 LENGTH_LABEL = "sequence length (tokens)"
 
-# (claim id, model, scale) -> reason: claims measured not to reproduce (xfail strict, with the number).
-# Timing ratios are not listed: their verdict comes from the confidence interval (``_judge_ratio``).
-NOT_REPRODUCED: dict[tuple[str, str, str], str] = {}
-
 # (model, seq_len) -> reason: forward benchmarks that fail their own check (model bugs, reported).
 _MAG_DIVERGES = (
     "mag (size small, seed 0) gives NaN logits: the memory of layer 2 diverges (|M(q)| ~ 5e33 at "
@@ -107,11 +103,6 @@ def forward_cases(scale: str) -> list[tuple[str, int]]:
     return [(m, L) for m in MODELS for L in sorted(lengths[m])]
 
 
-def _param(claim_id: str, model: str, scale: str):
-    reason = NOT_REPRODUCED.get((claim_id, model, scale))
-    marks = (pytest.mark.xfail(strict=True, raises=AssertionError, reason=reason),) if reason else ()
-    return pytest.param(model, id=model, marks=marks)
-
 
 def pytest_generate_tests(metafunc):
     scale = metafunc.config.getoption("scale")
@@ -128,11 +119,11 @@ def pytest_generate_tests(metafunc):
     if "linear_model" in metafunc.fixturenames:
         claim_id = metafunc.definition.get_closest_marker("claim").args[0]
         models = linear_models(scale)[claim_id]
-        metafunc.parametrize("linear_model", [_param(claim_id, m, scale) for m in models])
+        metafunc.parametrize("linear_model", models, ids=models)
     if "decode_model" in metafunc.fixturenames:
         claim_id = metafunc.definition.get_closest_marker("claim").args[0]
         models = CLAIMS[claim_id].scales[scale].get("models", [FULL_ATTENTION])
-        metafunc.parametrize("decode_model", [_param(claim_id, m, scale) for m in models])
+        metafunc.parametrize("decode_model", models, ids=models)
 
 
 ROUNDS = 6  # paired rounds behind each time(4L)/time(L) verdict (its 95% CI narrows as 1/sqrt(n))

@@ -5,7 +5,10 @@ Loaded by the top-level ``conftest.py`` (``pytest_plugins = ["titans.reporting.p
 
 Options
     ``--scale {ci,full}``        problem sizes (default ``ci``); fixture ``scale`` returns it. Tests
-                                 marked ``slow`` are skipped at ``ci``.
+                                 marked ``slow`` are skipped at ``ci``. A test marked
+                                 ``not_reproduced(scale, reason=...)`` becomes a strict xfail
+                                 (on AssertionError) at that scale only: a claim measured not to
+                                 reproduce at CI scale stays an open question at full scale.
     ``--claims-report-dir DIR``  where ``claims.md`` / ``claims.json`` go (default ``reports``,
                                  relative to the rootdir).
     ini ``claims_registry``      module holding ``CLAIMS`` (default ``claims.registry``).
@@ -83,6 +86,9 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", "claim(id): the test checks the registered claim with this id")
     if "slow" not in declared:
         config.addinivalue_line("markers", "slow: long-running; runs only with --scale=full")
+    if "not_reproduced" not in declared:
+        config.addinivalue_line("markers", "not_reproduced(scale, reason): measured not to reproduce at "
+                                "that scale (strict xfail there, with the measured number in the reason)")
     config.pluginmanager.register(ClaimsSession(config), REPORTER_NAME)
 
 
@@ -150,6 +156,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if scale == "ci" and item.get_closest_marker("slow") is not None:
             item.add_marker(skip_slow)
+        for mark in item.iter_markers("not_reproduced"):
+            if (mark.args[0] if mark.args else "ci") == scale:
+                item.add_marker(pytest.mark.xfail(strict=True, raises=AssertionError, reason=mark.kwargs["reason"]))
         marker = item.get_closest_marker("claim")
         if marker is not None:
             item.user_properties.append((_report.P_ID, _claim_id(marker)))
