@@ -8,7 +8,7 @@ from titans import _blas
 
 _blas.preload()
 
-import mlx.core as mx  # noqa: E402
+import mlx.core  # noqa: E402,F401  (loads libmlx after the BLAS, so the check below sees which one it got)
 
 _blas.warn_if_reference()
 
@@ -21,6 +21,5 @@ __all__ = [
     "blas_info",
     "memory_scan",
     "memory_scan_reference",
-    "mx",
 ]
 __version__ = "0.1.0"

@@ -9,6 +9,12 @@ import mlx.core as mx
 FLOAT_DTYPES = (mx.float16, mx.bfloat16, mx.float32, mx.float64)
 
 
+def compute_dtype(dtype: mx.Dtype) -> mx.Dtype:
+    """The dtype arithmetic runs in: float64 stays float64 (CPU only); half precision is computed in
+    float32 (scans and softmax accumulate)."""
+    return mx.float64 if dtype == mx.float64 else mx.float32
+
+
 def positive_int(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be a positive int, got {type(value).__name__} {value!r}")

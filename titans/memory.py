@@ -193,11 +193,6 @@ def _scan_chunk(start_w, start_s, anchor, q, k, v, coefficients):
 # --------------------------------------------------------------------------------------------
 
 
-def _compute_dtype(dtype: mx.Dtype) -> mx.Dtype:
-    """Half-precision inputs are scanned in float32 (the recurrences accumulate)."""
-    return mx.float32 if dtype in (mx.float16, mx.bfloat16) else dtype
-
-
 def _validate(weights, q, k, v, lr, momentum, decay, chunk_size, state):
     _checks.positive_int("chunk_size", chunk_size)
     if not isinstance(weights, (tuple, list)) or len(weights) == 0:
@@ -238,7 +233,7 @@ def _validate(weights, q, k, v, lr, momentum, decay, chunk_size, state):
     if d_in != v.shape[-1]:
         raise ValueError(f"the last memory layer outputs {d_in} features but v has d_v = {v.shape[-1]}")
     if state is not None:
-        _validate_state(state, weights, q.shape[:-2], _compute_dtype(dtype))
+        _validate_state(state, weights, q.shape[:-2], _checks.compute_dtype(dtype))
     _checks.finite(q=q, k=k, v=v, lr=lr, momentum=momentum, decay=decay,
                    **{f"weights[{i}]": w for i, w in enumerate(weights)})
     _checks.in_range("lr", lr, 0.0, None)
@@ -274,7 +269,7 @@ def _initial_state(weights, leading, dtype) -> MemoryState:
 
 def _prepare(weights, sequences, state):
     """Cast the six sequences to the compute dtype and start from ``state`` (or the weights)."""
-    dtype = _compute_dtype(sequences[0].dtype)
+    dtype = _checks.compute_dtype(sequences[0].dtype)
     sequences = tuple(x.astype(dtype) for x in sequences)
     if state is None:
         state = _initial_state(weights, sequences[0].shape[:-2], dtype)
@@ -407,7 +402,8 @@ class NeuralMemoryCache:
         return conv + (self.memory.nbytes if self.memory is not None else 0)
 
 
-def _l2_normalize(x: mx.array, eps: float = 1e-6) -> mx.array:
+def l2_normalize(x: mx.array, eps: float = 1e-6) -> mx.array:
+    """Scale the last axis to unit ℓ2 norm (§4.4: normalized queries and keys)."""
     return x * mx.rsqrt(mx.sum(mx.square(x), axis=-1, keepdims=True) + eps)
 
 
@@ -505,7 +501,7 @@ class NeuralMemory(nn.Module):
                     cache.conv[i] = tail
             qkv.append(self.split_heads(nn.silu(h)))
         q, k, v = qkv
-        q, k = _l2_normalize(q), _l2_normalize(k)
+        q, k = l2_normalize(q), l2_normalize(k)
         gates = mx.sigmoid(self.gate_proj(x)).transpose(0, 2, 1)  # (B, 3H, T)
         H = self.n_heads
         lr = self.lr_scale * gates[:, :H]

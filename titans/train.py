@@ -121,7 +121,7 @@ def train(config: TrainConfig, *, model=None, log=sys.stderr) -> tuple[nn.Module
         model = create_model(config.model, config.size, seed=config.seed, **config.model_options)
     mx.random.seed(config.seed)
     optimizer = optim.AdamW(learning_rate=schedule(config), weight_decay=config.weight_decay)
-    value_and_grad = nn.value_and_grad(model, lambda m, x, y: loss_and_accuracy(m, x, y))
+    value_and_grad = nn.value_and_grad(model, loss_and_accuracy)
     losses, diverged, start = [], False, time.perf_counter()
     tokens_seen = 0
     for step in range(config.steps):

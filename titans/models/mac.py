@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import mlx.core as mx
 import mlx.nn as nn
 
-from titans.memory import NeuralMemoryCache, memory_read
+from titans.memory import NeuralMemoryCache, l2_normalize, memory_read
 from titans.models.base import (
     Attention, LanguageModel, MemoryGate, SwiGLU, TitansArgs, make_memory,
 )
@@ -66,10 +66,6 @@ class MACCache:
         window = self.attention.nbytes if self.attention is not None else 0
         index = self.key_index.nbytes if self.key_index is not None else 0
         return self.memory.nbytes + segment + window + index
-
-
-def _l2_normalize(x, eps: float = 1e-6):
-    return x * mx.rsqrt(mx.sum(mx.square(x), axis=-1, keepdims=True) + eps)
 
 
 class Block(nn.Module):
@@ -123,7 +119,7 @@ class Block(nn.Module):
         B, n, _ = x.shape
         if cache.position % self.segment_size == 0:
             self._start_segment(cache, B, x.dtype)
-        q = _l2_normalize(self.memory.split_heads(nn.silu(self.read_proj(x))))
+        q = l2_normalize(self.memory.split_heads(nn.silu(self.read_proj(x))))
         h = self.memory.output(memory_read(cache.segment_weights, q).astype(x.dtype), x)
         y = self._window_attention(h, x, cache)
         m = self.memory(y if self.memory_input == "attention_output" else x, cache.memory)

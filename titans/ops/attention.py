@@ -42,11 +42,6 @@ __all__ = [
 # validation helpers
 
 
-def _compute_dtype(dtype: mx.Dtype) -> mx.Dtype:
-    """float64 stays float64 (CPU only); everything else is computed in float32."""
-    return mx.float64 if dtype == mx.float64 else mx.float32
-
-
 def _exp(x: mx.array) -> mx.array:
     """``exp`` accurate in float64 too: MLX 0.32 CPU ``mx.exp`` (and ``mx.softmax``) on float64
     is only float32-accurate (relative error ~1e-6), while ``mx.power`` is exact."""
@@ -166,7 +161,7 @@ def attention(q, k, v, *, scale=None, window=None, n_prefix=0) -> mx.array:
     scale = _optional_scale(scale, q.shape[-1])
     window = _optional_window(window)
     n_prefix = _checks.nonnegative_int("n_prefix", n_prefix)
-    dtype = _compute_dtype(q.dtype)
+    dtype = _checks.compute_dtype(q.dtype)
     n_queries, n_keys = q.shape[2], k.shape[2]
 
     scores = (q.astype(dtype) * scale) @ k.astype(dtype).swapaxes(-1, -2)
@@ -263,7 +258,7 @@ def blockwise_attention(
     window = _optional_window(window)
     n_prefix = _checks.nonnegative_int("n_prefix", n_prefix)
     block_size = _checks.positive_int("block_size", block_size)
-    dtype = _compute_dtype(q.dtype)
+    dtype = _checks.compute_dtype(q.dtype)
     n_queries, n_keys = q.shape[2], k.shape[2]
     offset = n_keys - n_queries
 

@@ -32,10 +32,6 @@ __all__ = [
 ]
 
 
-def _compute_dtype(dtype: mx.Dtype) -> mx.Dtype:
-    return mx.float64 if dtype == mx.float64 else mx.float32
-
-
 def retnet_gammas(n_heads: int, dtype: mx.Dtype = mx.float32) -> mx.array:
     """Multi-scale decays ``gamma_h = 1 - 2^(-5-h)``, h = 0..H-1 (RetNet Sec. 2.2)."""
     n_heads = _checks.positive_int("n_heads", n_heads)
@@ -86,7 +82,7 @@ def _check_retention(q, k, v, gamma, state) -> None:
 
 
 def _prepare(q, k, v, gamma, state):
-    dtype = _compute_dtype(q.dtype)
+    dtype = _checks.compute_dtype(q.dtype)
     batch, heads, _, key_dim = q.shape
     if state is None:
         state = mx.zeros((batch, heads, key_dim, v.shape[3]), dtype)
