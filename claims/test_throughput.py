@@ -592,16 +592,9 @@ def test_chunked_training_step_beats_the_token_recurrence(claim, claim_record, s
 
     p = claim.scales[scale]
     T, chunk, d = p["length"], p["chunk"], p["d"]
-    ks = mx.random.split(mx.random.key(0), 7)
-    unit = lambda x: x / mx.linalg.norm(x, axis=-1, keepdims=True)  # noqa: E731
-    weights = (mx.random.normal((1, 2 * d, d), key=ks[0]) / d**0.5,
-               mx.random.normal((1, d, 2 * d), key=ks[1]) / (2 * d) ** 0.5)
-    q, k = unit(mx.random.normal((1, T, d), key=ks[2])), unit(mx.random.normal((1, T, d), key=ks[3]))
-    v = mx.random.normal((1, T, d), key=ks[4])
-    gates = mx.random.uniform(shape=(3, 1, T), key=ks[5])
-    rest = (k, v, 0.05 * gates[0], 0.9 * gates[1], 0.01 * gates[2])
-    probe = mx.random.normal((1, T, d), key=ks[6])
-    mx.eval(weights, q, rest, probe)
+    weights, q, *rest = scan_inputs(T, heads=1, head_dim=d, hidden=2 * d)
+    probe = mx.random.normal(q.shape, key=mx.random.key(6))
+    mx.eval(probe)
     seconds, values = {}, {}
     for name, scan in (("chunked", memory_scan), ("token", memory_scan_reference)):
         step = mx.value_and_grad(lambda w, q: mx.sum(scan(w, q, *rest, chunk)[0] * probe), argnums=(0, 1))

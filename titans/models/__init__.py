@@ -67,12 +67,12 @@ def model_args(name: str, size: str = "tiny", **overrides):
     """The ``ModelArgs`` of ``name`` at ``size``, with ``overrides`` applied and parameters matched
     (unless ``mlp_hidden`` is given)."""
     _, args_cls, defaults = _lookup(name, size)
+    unknown = set(overrides) - set(args_cls.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"{name} has no option(s) {sorted(unknown)}")
     params = {**SIZES[size], **defaults, **overrides}
     if "mlp_hidden" not in overrides:
         params["mlp_hidden"] = _matched_mlp_hidden(name, size, tuple(sorted(overrides.items())))
-    unknown = set(overrides) - {f for f in args_cls.__dataclass_fields__}
-    if unknown:
-        raise ValueError(f"{name} has no option(s) {sorted(unknown)}")
     return args_cls.from_dict(params)
 
 

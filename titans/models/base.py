@@ -51,11 +51,6 @@ class BaseModelArgs:
         return cls(**{k: v for k, v in params.items() if k in names})
 
 
-def optional_positive(name: str, value):
-    """``None`` or a positive int (windows, segment sizes)."""
-    return None if value is None else _checks.positive_int(name, value)
-
-
 @dataclass
 class WindowArgs:
     """Mixin: a sliding attention window (``None`` = full causal attention)."""
@@ -64,7 +59,8 @@ class WindowArgs:
 
     def __post_init__(self):
         super().__post_init__()
-        optional_positive("window", self.window)
+        if self.window is not None:
+            _checks.positive_int("window", self.window)
 
 
 class SwiGLU(nn.Module):
