@@ -115,7 +115,6 @@ __all__ = [
     "foils",
     "hybrid_reads",
     "init_weights",
-    "largest_passing",
     "largest_passing_any",
     "memory_reads",
     "online_scan",
@@ -199,16 +198,6 @@ def largest_passing_any(xs: Sequence[float], ys: Sequence[float], threshold: flo
     """The largest ``x`` whose ``y >= threshold`` (0 if none)."""
     passing = [x for x, y in zip(xs, ys) if y >= threshold]
     return max(passing) if passing else 0
-
-
-def largest_passing(xs: Sequence[float], ys: Sequence[float], threshold: float) -> float:
-    """The largest ``x`` such that ``y >= threshold`` at it and at every smaller ``x`` (0 if none)."""
-    best = 0
-    for x, y in sorted(zip(xs, ys)):
-        if y < threshold:
-            break
-        best = x
-    return best
 
 
 # --------------------------------------------------------------------------------------------
