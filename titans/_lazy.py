@@ -9,12 +9,17 @@ evaluation is allowed (the graph for the backward pass is kept either way).
 import mlx.core as mx
 
 
+def is_trace_error(error: Exception) -> bool:
+    """The ``ValueError`` MLX raises when arrays are evaluated while ``mx.compile``/``mx.vmap`` trace."""
+    return isinstance(error, ValueError) and "function transformations" in str(error)
+
+
 def eval_unless_traced(*arrays) -> bool:
     """``mx.eval(*arrays)``; returns False (and evaluates nothing) inside compile/vmap tracing."""
     try:
         mx.eval(*arrays)
     except ValueError as error:
-        if "function transformations" not in str(error):
+        if not is_trace_error(error):
             raise
         return False
     return True

@@ -28,6 +28,7 @@ from functools import partial
 import mlx.core as mx
 
 from titans import _checks
+from titans._lazy import eval_unless_traced
 
 __all__ = [
     "KVCache",
@@ -100,10 +101,6 @@ def _check_qkv(q, k, v) -> None:
         )
 
 
-def _inside_transform(error: Exception) -> bool:
-    return "function transformations" in str(error)
-
-
 # --------------------------------------------------------------------------------------------
 # mask
 
@@ -165,7 +162,7 @@ def attention(q, k, v, *, scale=None, window=None, n_prefix=0) -> mx.array:
     n_queries, n_keys = q.shape[2], k.shape[2]
 
     scores = (q.astype(dtype) * scale) @ k.astype(dtype).swapaxes(-1, -2)
-    mask = attention_mask(n_queries, n_keys, window=window, n_prefix=n_prefix)
+    mask = _visible(mx.arange(n_keys - n_queries, n_keys), mx.arange(n_keys), window, n_prefix)
     scores = mx.where(mask, scores, mx.array(-math.inf, dtype))
     probs = _softmax(scores)
     return (probs @ v.astype(dtype)).astype(q.dtype)
@@ -281,13 +278,7 @@ def blockwise_attention(
         # keys after the block's last query are never visible
         visible = offset + end
         out = block_fn(q_scaled[:, :, begin:end], k_c[:, :, :visible], v_c[:, :, :visible])
-        if evaluate:
-            try:
-                mx.eval(out)
-            except ValueError as error:  # inside mx.compile / mx.vmap: keep one lazy graph
-                if not _inside_transform(error):
-                    raise
-                evaluate = False
+        evaluate = evaluate and eval_unless_traced(out)  # traced: keep one lazy graph
         outputs.append(out)
     out = outputs[0] if len(outputs) == 1 else mx.concatenate(outputs, axis=2)
     return out.astype(q.dtype)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import mlx.core as mx
 
 from titans import _checks
+from titans._lazy import is_trace_error
 
 __all__ = [
     "retention_chunkwise",
@@ -43,7 +44,7 @@ def _check_gamma_values(gamma: mx.array) -> None:
     try:
         ok = mx.all((gamma > 0) & (gamma < 1)).item()
     except ValueError as error:  # traced inside mx.compile / mx.vmap: values are unknown
-        if "function transformations" in str(error):
+        if is_trace_error(error):
             return
         raise
     if not ok:
@@ -87,7 +88,7 @@ def _prepare(q, k, v, gamma, state):
     if state is None:
         state = mx.zeros((batch, heads, key_dim, v.shape[3]), dtype)
     gamma = gamma.astype(dtype)
-    return dtype, q.astype(dtype), k.astype(dtype), v.astype(dtype), gamma, state.astype(dtype)
+    return q.astype(dtype), k.astype(dtype), v.astype(dtype), gamma, state.astype(dtype)
 
 
 def _decay_matrix(gamma: mx.array, length: int) -> mx.array:
@@ -113,7 +114,7 @@ def retention_parallel(q, k, v, gamma, state=None) -> tuple[mx.array, mx.array]:
     """
     _check_retention(q, k, v, gamma, state)
     out_dtype = q.dtype
-    _, q, k, v, gamma, state = _prepare(q, k, v, gamma, state)
+    q, k, v, gamma, state = _prepare(q, k, v, gamma, state)
     length = q.shape[2]
     steps = mx.arange(1, length + 1)  # n = 1..T
 
@@ -131,7 +132,7 @@ def retention_recurrent(q, k, v, gamma, state=None) -> tuple[mx.array, mx.array]
     """
     _check_retention(q, k, v, gamma, state)
     out_dtype = q.dtype
-    _, q, k, v, gamma, state = _prepare(q, k, v, gamma, state)
+    q, k, v, gamma, state = _prepare(q, k, v, gamma, state)
     decay = gamma[None, :, None, None]
     outputs = []
     for n in range(q.shape[2]):
@@ -177,7 +178,7 @@ def retention_chunkwise(q, k, v, gamma, chunk_size=64, state=None) -> tuple[mx.a
     _check_retention(q, k, v, gamma, state)
     chunk_size = _checks.positive_int("chunk_size", chunk_size)
     out_dtype = q.dtype
-    _, q, k, v, gamma, state = _prepare(q, k, v, gamma, state)
+    q, k, v, gamma, state = _prepare(q, k, v, gamma, state)
     length = q.shape[2]
     full = (length // chunk_size) * chunk_size
     outputs = []
