@@ -33,6 +33,7 @@ import mlx.nn as nn
 
 from titans import _checks
 from titans._lazy import eval_unless_traced
+from titans.ops.activations import sigmoid, silu
 from titans.ops.conv import short_conv
 
 __all__ = [
@@ -93,7 +94,7 @@ def memory_read(weights, x: mx.array) -> mx.array:
     for layer, w in enumerate(weights):
         h = h @ _mT(w)
         if layer < len(weights) - 1:
-            h = nn.silu(h)
+            h = silu(h)
     return h
 
 
@@ -115,7 +116,7 @@ def _forward_backward(weights, k: mx.array, v: mx.array):
     for layer, w in enumerate(weights):
         z = h @ _mT(w)
         if layer < n_layers - 1:
-            s = mx.sigmoid(z)
+            s = sigmoid(z)
             h = z * s
             inputs.append(h)
             slopes.append(s * (1 + z * (1 - s)))
@@ -174,7 +175,7 @@ def _scan_chunk(start_w, start_s, anchor, q, k, v, coefficients):
             + f[..., None] * (h @ _mT(start_s[layer]))
             - ((h @ _mT(inputs[layer])) * G) @ out_grads[layer]
         )
-        h = nn.silu(z) if layer < n_layers - 1 else z
+        h = silu(z) if layer < n_layers - 1 else z
     g_end = G[..., -1, :, None]
     new_w, new_s = [], []
     for layer in range(n_layers):
@@ -499,10 +500,10 @@ class NeuralMemory(nn.Module):
                 h, tail = short_conv(h, self.conv_weights[i], cache.conv[i] if cache else None)
                 if cache is not None:
                     cache.conv[i] = tail
-            qkv.append(self.split_heads(nn.silu(h)))
+            qkv.append(self.split_heads(silu(h)))
         q, k, v = qkv
         q, k = l2_normalize(q), l2_normalize(k)
-        gates = mx.sigmoid(self.gate_proj(x)).transpose(0, 2, 1)  # (B, 3H, T)
+        gates = sigmoid(self.gate_proj(x)).transpose(0, 2, 1)  # (B, 3H, T)
         H = self.n_heads
         lr = self.lr_scale * gates[:, :H]
         momentum = gates[:, H : 2 * H] if self.use_momentum else mx.zeros_like(lr)
@@ -531,7 +532,7 @@ class NeuralMemory(nn.Module):
         B, _, T, _ = y.shape
         y = self.out_norm(y).transpose(0, 2, 1, 3).reshape(B, T, -1)
         if self.output_gate:
-            y = y * nn.silu(self.out_gate_proj(x))
+            y = y * silu(self.out_gate_proj(x))
         return self.o_proj(y)
 
     def step(self, x: mx.array, cache: NeuralMemoryCache) -> mx.array:

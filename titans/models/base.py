@@ -17,6 +17,7 @@ import mlx.nn as nn
 from mlx.utils import tree_flatten
 
 from titans import _checks
+from titans.ops.activations import sigmoid, silu
 from titans.ops.attention import KVCache, SlidingWindowKVCache, attention, blockwise_attention
 
 
@@ -73,7 +74,7 @@ class SwiGLU(nn.Module):
         self.down_proj = nn.Linear(hidden, dims, bias=False)
 
     def __call__(self, x):
-        return self.down_proj(nn.silu(self.gate_proj(x)) * self.up_proj(x))
+        return self.down_proj(silu(self.gate_proj(x)) * self.up_proj(x))
 
 
 # Above this many keys the forward uses the blockwise (online-softmax) path: on CPU, MLX's own
@@ -251,4 +252,4 @@ class MemoryGate(nn.Module):
         self.memory_norm = nn.RMSNorm(dims, eps=eps)
 
     def __call__(self, y, m):
-        return self.y_norm(y) * mx.sigmoid(self.memory_norm(m))
+        return self.y_norm(y) * sigmoid(self.memory_norm(m))

@@ -31,6 +31,7 @@ from titans.memory import NeuralMemoryCache, l2_normalize, memory_read
 from titans.models.base import (
     Attention, LanguageModel, MemoryGate, SwiGLU, TitansArgs, make_memory,
 )
+from titans.ops.activations import silu
 from titans.ops.attention import KVCache
 from titans import _checks
 
@@ -119,7 +120,7 @@ class Block(nn.Module):
         B, n, _ = x.shape
         if cache.position % self.segment_size == 0:
             self._start_segment(cache, B, x.dtype)
-        q = l2_normalize(self.memory.split_heads(nn.silu(self.read_proj(x))))
+        q = l2_normalize(self.memory.split_heads(silu(self.read_proj(x))))
         h = self.memory.output(memory_read(cache.segment_weights, q).astype(x.dtype), x)
         y = self._window_attention(h, x, cache)
         m = self.memory(y if self.memory_input == "attention_output" else x, cache.memory)

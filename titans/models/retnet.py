@@ -11,6 +11,7 @@ import mlx.nn as nn
 
 from titans import _checks
 from titans.models.base import BaseModelArgs, LanguageModel, SwiGLU
+from titans.ops.activations import silu
 from titans.ops.retention import retention_chunkwise, retention_parallel, retention_recurrent, retnet_gammas
 
 
@@ -72,7 +73,7 @@ class MultiScaleRetention(nn.Module):
             cache.state, cache.offset = state, offset + T
         o = o * mx.rsqrt(mx.mean(mx.square(o), axis=-1, keepdims=True) + self.eps)  # per-head norm
         o = o.transpose(0, 2, 1, 3).reshape(B, T, -1)
-        return self.o_proj(nn.silu(self.g_proj(x)) * o)
+        return self.o_proj(silu(self.g_proj(x)) * o)
 
 
 class Block(nn.Module):

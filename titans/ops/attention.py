@@ -29,6 +29,7 @@ import mlx.core as mx
 
 from titans import _checks
 from titans._lazy import eval_unless_traced
+from titans.ops.activations import exp, softmax
 
 __all__ = [
     "KVCache",
@@ -41,22 +42,6 @@ __all__ = [
 
 # --------------------------------------------------------------------------------------------
 # validation helpers
-
-
-def _exp(x: mx.array) -> mx.array:
-    """``exp`` accurate in float64 too: MLX 0.32 CPU ``mx.exp`` (and ``mx.softmax``) on float64
-    is only float32-accurate (relative error ~1e-6), while ``mx.power`` is exact."""
-    if x.dtype == mx.float64:
-        return mx.power(mx.array(math.e, mx.float64), x)
-    return mx.exp(x)
-
-
-def _softmax(scores: mx.array) -> mx.array:
-    """Softmax over the last axis (rows with a visible key only)."""
-    if scores.dtype != mx.float64:
-        return mx.softmax(scores, axis=-1)
-    shifted = _exp(scores - mx.stop_gradient(mx.max(scores, axis=-1, keepdims=True)))
-    return shifted / mx.sum(shifted, axis=-1, keepdims=True)
 
 
 def _optional_window(window) -> int | None:
@@ -164,7 +149,7 @@ def attention(q, k, v, *, scale=None, window=None, n_prefix=0) -> mx.array:
     scores = (q.astype(dtype) * scale) @ k.astype(dtype).swapaxes(-1, -2)
     mask = _visible(mx.arange(n_keys - n_queries, n_keys), mx.arange(n_keys), window, n_prefix)
     scores = mx.where(mask, scores, mx.array(-math.inf, dtype))
-    probs = _softmax(scores)
+    probs = softmax(scores, axis=-1)
     return (probs @ v.astype(dtype)).astype(q.dtype)
 
 
@@ -212,13 +197,13 @@ def _attention_block(q_block, k, v, *, q_first, window, n_prefix, block_size):
             new_max = block_max
         else:
             new_max = mx.maximum(running_max, block_max)
-        probs = _exp(scores - new_max)
+        probs = exp(scores - new_max)
         block_out = probs @ v[:, :, start:stop]
         block_sum = mx.sum(probs, axis=-1, keepdims=True)
         if running_max is None:
             row_sum, acc = block_sum, block_out
         else:
-            correction = _exp(running_max - new_max)
+            correction = exp(running_max - new_max)
             row_sum = row_sum * correction + block_sum
             acc = acc * correction + block_out
         running_max = new_max
