@@ -14,6 +14,7 @@ from titans.ops import (
     attention,
     attention_mask,
     blockwise_attention,
+    masked_attention,
 )
 
 
@@ -111,6 +112,35 @@ def test_reference_matches_numpy_loop():
             weights = np.exp(logits - logits.max())
             expected = (weights / weights.sum()) @ vn[0, h, js]
             np.testing.assert_allclose(out[0, h, i], expected, rtol=1e-12, atol=1e-12)
+
+
+def test_masked_attention_matches_mlx_sdpa_for_an_arbitrary_mask():
+    q, k, v = qkv(2, 3, 9, 20, 16, value_dim=8, seed=5)
+    mask = mx.random.bernoulli(0.5, (9, 20), key=mx.random.key(6))
+    mask[:, 0] = True  # every query sees a key
+    expected = mx.fast.scaled_dot_product_attention(q, k, v, scale=16**-0.5, mask=mask)
+    assert_close(masked_attention(q, k, v, mask), expected, 1e-5)
+    per_head = mx.broadcast_to(mask, (2, 3, 9, 20))
+    assert_close(masked_attention(q, k, v, per_head, scale=0.3),
+                 mx.fast.scaled_dot_product_attention(q, k, v, scale=0.3, mask=mask), 1e-5)
+
+
+def test_masked_attention_with_the_position_mask_is_attention():
+    q, k, v = qkv(1, 2, 7, 12, 8, seed=8, dtype=mx.float64)
+    mask = attention_mask(7, 12, window=3, n_prefix=2)
+    assert_close(masked_attention(q, k, v, mask), attention(q, k, v, window=3, n_prefix=2), 1e-12)
+
+
+def test_masked_attention_bad_inputs():
+    q, k, v = qkv(1, 2, 5, 6, 8)
+    with pytest.raises(TypeError, match="mask must be a boolean"):
+        masked_attention(q, k, v, mx.ones((5, 6)))
+    with pytest.raises(TypeError, match="mask must be a boolean"):
+        masked_attention(q, k, v, np.ones((5, 6), dtype=bool))
+    with pytest.raises(ValueError, match="does not broadcast"):
+        masked_attention(q, k, v, mx.ones((5, 7), dtype=mx.bool_))
+    with pytest.raises(ValueError, match="q must have rank 4"):
+        masked_attention(q[0], k, v, mx.ones((5, 6), dtype=mx.bool_))
 
 
 # ------------------------------------------------------------------------------- blockwise

@@ -138,10 +138,11 @@ def _segment_products(x: mx.array) -> mx.array:
     """``P[..., t, s] = Π_{j=s+1}^{t} x_j`` for ``t ≥ s`` and 0 above the diagonal."""
     b = x.shape[-1]
     idx = mx.arange(b)
-    after = idx[None, :] > idx[:, None]  # [s, j]: j > s
-    factors = mx.where(after, x[..., None, :], mx.array(1, x.dtype))
+    after = (idx[None, :] > idx[:, None]).astype(x.dtype)  # [s, j]: j > s
+    # masks by arithmetic, not mx.where (which costs ~20x a multiply on the CPU)
+    factors = x[..., None, :] * after + (1 - after)  # x_j where j > s, else 1
     prods = _mT(mx.cumprod(factors, axis=-1))  # [t, s] = Π_{s<j≤t} x_j
-    return mx.where(idx[:, None] >= idx[None, :], prods, mx.array(0, x.dtype))
+    return prods * (1 - after)  # [t, s]: zero above the diagonal (s > t)
 
 
 def chunk_coefficients(lr: mx.array, momentum: mx.array, decay: mx.array):

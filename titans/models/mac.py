@@ -32,7 +32,7 @@ from titans.models.base import (
     Attention, LanguageModel, MemoryGate, SwiGLU, TitansArgs, make_memory,
 )
 from titans.ops.activations import silu
-from titans.ops.attention import KVCache
+from titans.ops.attention import KVCache, masked_attention
 from titans import _checks
 
 MEMORY_INPUTS = ("attention_output", "layer_input")
@@ -112,7 +112,7 @@ class Block(nn.Module):
         index = first + mx.arange(x.shape[1], dtype=mx.int32)
         cache.key_index = mx.concatenate([cache.key_index, index, index])
         mask = cache.key_index[None, :] <= index[:, None]
-        out = mx.fast.scaled_dot_product_attention(q, k, v, scale=attn.head_dim**-0.5, mask=mask)
+        out = masked_attention(q, k, v, mask)
         return attn.o_proj(attn.merge(out))
 
     def _segment(self, x, cache: MACCache):

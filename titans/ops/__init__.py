@@ -11,6 +11,7 @@ from titans.ops.attention import (
     attention,
     attention_mask,
     blockwise_attention,
+    masked_attention,
 )
 from titans.ops.conv import short_conv, short_conv_reference
 from titans.ops.retention import (
@@ -26,6 +27,7 @@ __all__ = [
     "attention",
     "attention_mask",
     "blockwise_attention",
+    "masked_attention",
     "retention_chunkwise",
     "retention_parallel",
     "retention_recurrent",
