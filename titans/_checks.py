@@ -53,24 +53,23 @@ def same_dtype(**arrays: mx.array) -> mx.Dtype:
     return next(iter(dtypes.values()))
 
 
-def finite(**arrays: mx.array) -> None:
-    """No NaN or Inf in any array (one host sync for all of them)."""
+def finite_and_bounded(arrays: dict, bounds: dict) -> None:
+    """No NaN or Inf in any of ``arrays``, and ``low <= x <= high`` for every
+    ``bounds[name] = (low, high)`` (either bound may be None). All reductions are evaluated
+    together: one host sync, which matters for short inputs."""
     names = list(arrays)
     flags = mx.stack([mx.all(mx.isfinite(arrays[n])) for n in names])
-    ok = flags.tolist()
-    bad = [n for n, good in zip(names, ok) if not good]
+    extremes = [(mx.min(arrays[n]), mx.max(arrays[n])) for n in bounds]
+    mx.eval(flags, extremes)
+    bad = [n for n, good in zip(names, flags.tolist()) if not good]
     if bad:
         raise ValueError(f"{', '.join(bad)} contain NaN or Inf")
-
-
-def in_range(name: str, x: mx.array, low: float | None, high: float | None) -> None:
-    """``low <= x <= high`` elementwise (either bound may be None)."""
-    lo = mx.min(x).item() if low is not None else None
-    hi = mx.max(x).item() if high is not None else None
-    if (low is not None and lo < low) or (high is not None and hi > high):
-        interval = f"[{low if low is not None else '-inf'}, {high if high is not None else 'inf'}]"
-        found = f"min {lo}" if (low is not None and lo < low) else f"max {hi}"
-        raise ValueError(f"{name} must lie in {interval}, found {found}")
+    for (name, (low, high)), (lo, hi) in zip(bounds.items(), extremes):
+        lo, hi = lo.item(), hi.item()
+        if (low is not None and lo < low) or (high is not None and hi > high):
+            interval = f"[{low if low is not None else '-inf'}, {high if high is not None else 'inf'}]"
+            found = f"min {lo}" if (low is not None and lo < low) else f"max {hi}"
+            raise ValueError(f"{name} must lie in {interval}, found {found}")
 
 
 def token_ids(name: str, tokens, vocab_size: int) -> mx.array:

@@ -236,11 +236,11 @@ def _validate(weights, q, k, v, lr, momentum, decay, chunk_size, state):
         raise ValueError(f"the last memory layer outputs {d_in} features but v has d_v = {v.shape[-1]}")
     if state is not None:
         _validate_state(state, weights, q.shape[:-2], _checks.compute_dtype(dtype))
-    _checks.finite(q=q, k=k, v=v, lr=lr, momentum=momentum, decay=decay,
-                   **{f"weights[{i}]": w for i, w in enumerate(weights)})
-    _checks.in_range("lr", lr, 0.0, None)
-    _checks.in_range("momentum", momentum, 0.0, 1.0)
-    _checks.in_range("decay", decay, 0.0, 1.0)
+    _checks.finite_and_bounded(
+        dict(q=q, k=k, v=v, lr=lr, momentum=momentum, decay=decay,
+             **{f"weights[{i}]": w for i, w in enumerate(weights)}),
+        dict(lr=(0.0, None), momentum=(0.0, 1.0), decay=(0.0, 1.0)),
+    )
 
 
 def _validate_state(state, weights, leading, dtype):
