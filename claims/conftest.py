@@ -20,6 +20,7 @@ import mlx.core as mx
 import pytest
 
 from titans import blas_info
+from titans._cache import cache_limit
 
 
 class ThroughputTable:
@@ -84,6 +85,7 @@ def measure(benchmark, throughput_table):
             seq_len=seq_len,
             model=name,
             blas=blas_info()["blas"],
+            mlx_cache_limit=cache_limit(),
             device=str(mx.default_device()),
             mlx_version=mx.__version__,
             machine=platform.machine(),

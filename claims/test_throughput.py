@@ -634,18 +634,20 @@ def test_mlx_matmul_keeps_up_with_numpy(benchmark):
     def mlx_matmul():
         mx.eval(a @ a)
 
-    def best(fn, rounds=5):
-        fn()
-        times = []
-        for _ in range(rounds):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-        return min(times)
+    def numpy_matmul():
+        a_np @ a_np
 
-    benchmark.pedantic(mlx_matmul, rounds=5, iterations=1, warmup_rounds=1)
-    mlx_s = benchmark.stats.stats.min if benchmark.stats is not None else best(mlx_matmul)
-    numpy_s = best(lambda: a_np @ a_np)
+    def timed(fn):
+        start = time.perf_counter()
+        fn()
+        return time.perf_counter() - start
+
+    benchmark.pedantic(mlx_matmul, rounds=5, iterations=1, warmup_rounds=1)  # the history record
+    # The verdict compares the two in interleaved rounds, so that a burst of load on the shared
+    # machine hits both (a CI run once timed MLX during one and numpy after it: 0.64x).
+    numpy_matmul()
+    pairs = [(timed(mlx_matmul), timed(numpy_matmul)) for _ in range(7)]
+    mlx_s, numpy_s = min(m for m, _ in pairs), min(n for _, n in pairs)
     flops = 2 * n**3
     ratio = (flops / mlx_s) / (flops / numpy_s)
     benchmark.extra_info.update(mlx_gflops=flops / mlx_s / 1e9, numpy_gflops=flops / numpy_s / 1e9,

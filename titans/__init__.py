@@ -1,7 +1,8 @@
 """Titans (Behrouz, Zhong, Mirrokni, arXiv 2501.00663) in MLX, with a claims harness.
 
 Importing this package first loads an optimized BLAS for MLX on Linux (see ``titans._blas``);
-it must therefore be imported before ``mlx``.
+it must therefore be imported before ``mlx``. On the CPU it also lets MLX's allocator keep freed
+buffers for reuse instead of page-faulting them in again (see ``titans._cache``).
 """
 
 from titans import _blas
@@ -11,6 +12,10 @@ _blas.preload()
 import mlx.core  # noqa: E402,F401  (loads libmlx after the BLAS, so the check below sees which one it got)
 
 _blas.warn_if_reference()
+
+from titans import _cache  # noqa: E402
+
+_cache.raise_cpu_cache_limit()
 
 from titans._blas import blas_info  # noqa: E402
 from titans.memory import MemoryState, NeuralMemory, memory_scan, memory_scan_reference  # noqa: E402

@@ -23,7 +23,7 @@ from __future__ import annotations
 import mlx.core as mx
 
 from titans import _checks
-from titans._lazy import is_trace_error
+from titans._lazy import eval_unless_traced, is_trace_error
 
 __all__ = [
     "retention_chunkwise",
@@ -155,8 +155,9 @@ def _chunks(q, k, v, gamma, chunk, state):
 
     decay = _decay_matrix(gamma, chunk)[None, :, None]  # (1, H, 1, B, B)
     out = ((q @ k.swapaxes(-1, -2)) * decay) @ v
-    # each chunk's own contribution to the state at its end: K^T (V * gamma^(B-1-j))
-    local = k.swapaxes(-1, -2) @ (v * as_chunk(_powers(gamma, chunk - 1 - within)))
+    # each chunk's own contribution to the state at its end: (K * gamma^(B-1-j))^T V. (Scaling
+    # V instead, the wider operand, measured 2.6x slower per token at 8k than at 2k on the CPU.)
+    local = (k * as_chunk(_powers(gamma, chunk - 1 - within))).swapaxes(-1, -2) @ v
 
     chunk_decay = _powers(gamma, mx.array([chunk]))  # (1, H, 1, 1)
     incoming = []  # R_{i-1}: the state entering chunk i
@@ -168,12 +169,18 @@ def _chunks(q, k, v, gamma, chunk, state):
     return out.reshape(batch, heads, length, value_dim), state
 
 
+# Chunks computed together and then evaluated together (unless traced), as in memory_scan.
+_CHUNKS_PER_BLOCK = 32
+
+
 def retention_chunkwise(q, k, v, gamma, chunk_size=64, state=None) -> tuple[mx.array, mx.array]:
     """Chunkwise form (Eq. 7): parallel inside chunks of ``chunk_size``, recurrent across them.
 
-    The intra-chunk products for all chunks are single batched matmuls; only the (dk, dv) state
-    update ``R_i = gamma^B R_{i-1} + K_[i]^T (V_[i] * zeta)`` runs sequentially over chunks. A
-    final partial chunk (T not a multiple of ``chunk_size``) is handled as one shorter chunk.
+    The intra-chunk products of a block of ``_CHUNKS_PER_BLOCK`` chunks are single batched
+    matmuls; only the (dk, dv) state update ``R_i = gamma^B R_{i-1} + K_[i]^T (V_[i] * zeta)`` runs
+    sequentially over chunks. Each block is evaluated before the next (except while traced), so
+    memory and per-token time stay flat in T. A final partial chunk (T not a multiple of
+    ``chunk_size``) is handled as one shorter chunk.
     """
     _check_retention(q, k, v, gamma, state)
     chunk_size = _checks.positive_int("chunk_size", chunk_size)
@@ -182,10 +189,15 @@ def retention_chunkwise(q, k, v, gamma, chunk_size=64, state=None) -> tuple[mx.a
     length = q.shape[2]
     full = (length // chunk_size) * chunk_size
     outputs = []
-    if full:
-        head = (q[:, :, :full], k[:, :, :full], v[:, :, :full])
-        out, state = _chunks(*head, gamma, chunk_size, state)
+    evaluate = True
+    block = _CHUNKS_PER_BLOCK * chunk_size
+    for start in range(0, full, block):
+        stop = min(start + block, full)
+        piece = (q[:, :, start:stop], k[:, :, start:stop], v[:, :, start:stop])
+        out, state = _chunks(*piece, gamma, chunk_size, state)
         outputs.append(out)
+        # bounded working set: without this, per-token time grew with T (cache and allocator)
+        evaluate = evaluate and eval_unless_traced(out, state)
     if full < length:
         tail = (q[:, :, full:], k[:, :, full:], v[:, :, full:])
         out, state = _chunks(*tail, gamma, length - full, state)

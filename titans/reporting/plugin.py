@@ -236,9 +236,11 @@ def collect_machine_info() -> dict[str, Any]:
         info["cpu_affinity"] = len(os.sched_getaffinity(0))
     try:
         from titans import blas_info
+        from titans._cache import cache_limit
 
-        info["blas"] = blas_info().get("blas")
-        info["blas_path"] = blas_info().get("path")
+        blas = blas_info()
+        info["blas"], info["blas_path"] = blas.get("blas"), blas.get("path")
+        info["mlx_cache_limit"] = cache_limit()
     except Exception as err:  # noqa: BLE001 - informational only
         info["blas"] = f"unknown ({type(err).__name__})"
     try:

@@ -1,0 +1,40 @@
+"""import titans raises MLX's CPU allocator cache limit (titans._cache); the env var controls it."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+PROBE = "import titans, mlx.core as mx; from titans._cache import cache_limit; print(cache_limit(), mx.set_cache_limit(0))"
+
+
+def probe(value: str | None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "TITANS_MLX_CACHE_LIMIT"}
+    if value is not None:
+        env["TITANS_MLX_CACHE_LIMIT"] = value
+    return subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_default_limit_is_raised_and_recorded():
+    from titans._cache import _CAP
+
+    run = probe(None)
+    assert run.returncode == 0, run.stderr
+    recorded, active = (int(x) for x in run.stdout.split())
+    physical = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    assert recorded == active == min(_CAP, physical // 4)
+    assert recorded > 32 * 2**20  # above MLX's own CPU default
+
+
+def test_explicit_and_default_choices():
+    run = probe(str(3 * 2**30))
+    assert run.stdout.split() == [str(3 * 2**30)] * 2
+    run = probe("default")
+    assert run.stdout.split()[0] == "None"  # MLX's own default kept
+
+
+@pytest.mark.parametrize("bad", ["lots", "-5"])
+def test_bad_values_name_the_variable(bad):
+    run = probe(bad)
+    assert run.returncode != 0 and "TITANS_MLX_CACHE_LIMIT" in run.stderr
