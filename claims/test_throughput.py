@@ -340,7 +340,8 @@ def test_retnet_forward_linear(linear_model, claim, claim_record, scale, through
 def _crossover(table, name: str) -> tuple[int | None, float | None, list[int]]:
     """Smallest measured length from which ``name`` has more tokens/s than full attention at every
     longer measured length, and a log-log interpolated estimate between the bracketing lengths."""
-    common = [L for L in table.lengths("model", name) if L in table.lengths("model", FULL_ATTENTION)]
+    attention_lengths = set(table.lengths("model", FULL_ATTENTION))
+    common = [L for L in table.lengths("model", name) if L in attention_lengths]
     ratio = {L: table.get("model", name, L)["tokens_per_s"] / table.get("model", FULL_ATTENTION, L)["tokens_per_s"]
              for L in common}
     first = None

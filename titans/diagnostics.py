@@ -48,33 +48,48 @@ class MemoryDivergedError(ValueError):
         return self.start
 
 
-def _robust_norm(a: mx.array) -> tuple[float, bool]:
-    """``(‖a‖_F, finite)``, computed as ``m·sqrt(Σ (a/m)²)`` with ``m = max|a|`` (no overflow)."""
-    a = a.astype(mx.float32) if a.dtype in (mx.float16, mx.bfloat16) else a
-    finite = bool(mx.all(mx.isfinite(a)).item())
-    if not finite:
-        return math.inf, False
-    m = float(mx.max(mx.abs(a)).item()) if a.size else 0.0
-    if m == 0.0:
-        return 0.0, True
-    return m * math.sqrt(float(mx.sum(mx.square(a / m)).item())), True
+def _robust_norms(arrays) -> list[tuple[float, bool]]:
+    """``(‖a‖_F, finite)`` per array, computed as ``m·sqrt(Σ (a/m)²)`` with ``m = max|a|`` (no
+    overflow); all arrays reduced together, one host sync."""
+    parts = []
+    for a in arrays:
+        a = a.astype(mx.float32) if a.dtype in (mx.float16, mx.bfloat16) else a
+        if a.size == 0:
+            parts.append((mx.array(True), mx.array(0.0), mx.array(0.0)))
+            continue
+        m = mx.max(mx.abs(a))
+        scaled = mx.sum(mx.square(a / mx.where(m > 0, m, mx.array(1, m.dtype))))
+        parts.append((mx.all(mx.isfinite(a)), m, scaled))
+    mx.eval(parts)
+    norms = []
+    for finite, m, scaled in parts:
+        if not finite.item():
+            norms.append((math.inf, False))
+        else:
+            m = float(m.item())
+            norms.append((m * math.sqrt(float(scaled.item())) if m > 0 else 0.0, True))
+    return norms
 
 
 def state_norms(state_or_weights) -> list[float]:
     """Per-layer Frobenius norm of the weights (``inf`` for a non-finite layer); batch dims summed."""
     weights = state_or_weights.weights if isinstance(state_or_weights, MemoryState) else state_or_weights
-    return [_robust_norm(w)[0] for w in weights]
+    return [norm for norm, _ in _robust_norms(weights)]
 
 
 def _problem(state: MemoryState, max_norm: float, outputs: mx.array | None):
-    for which, arrays in (("weights", state.weights), ("momentum", state.momentum)):
-        for layer, a in enumerate(arrays):
-            norm, finite = _robust_norm(a)
-            if not finite:
-                return layer, math.inf, "non-finite", which
-            if which == "weights" and norm > max_norm:
-                return layer, norm, "norm", which
-    if outputs is not None and not bool(mx.all(mx.isfinite(outputs)).item()):
+    weight_norms = _robust_norms(state.weights)
+    checked = [*state.momentum, *([outputs] if outputs is not None else [])]
+    finite = mx.stack([mx.all(mx.isfinite(a)) for a in checked]).tolist()
+    for layer, (norm, ok) in enumerate(weight_norms):
+        if not ok:
+            return layer, math.inf, "non-finite", "weights"
+        if norm > max_norm:
+            return layer, norm, "norm", "weights"
+    for layer, ok in enumerate(finite[: len(state.momentum)]):
+        if not ok:
+            return layer, math.inf, "non-finite", "momentum"
+    if outputs is not None and not finite[-1]:
         return None, math.inf, "non-finite", "outputs"
     return None
 
