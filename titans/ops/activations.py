@@ -5,8 +5,8 @@ model here: ``mx.exp`` costs ~15-22 ns per float32 element, ``mx.sigmoid``/``nn.
 ``mx.softmax`` ~23, against ~6 for ``mx.power(e, x)`` and ~0.3 for a multiply (single-threaded,
 measured on a 2-core EPYC; ``benchmarks`` in ``claims/test_throughput.py`` record the effect). The
 power kernel is also the more accurate one in float64 (relative error ~1e-7 versus ~3e-6 for
-``mx.exp``; neither reaches float64 precision on MLX's CPU). So on the CPU these functions evaluate ``e^x`` as
-``mx.power(e, x)``; on other devices they call MLX's own kernels. Each is written so that neither
+``mx.exp``; neither reaches float64 precision on MLX's CPU). So on the CPU these functions
+evaluate ``e^x`` as ``mx.power(e, x)``; on other devices they call MLX's own kernels. Each is written so that neither
 the value nor its gradient overflows where MLX's kernels stay finite.
 
 Every function has its MLX counterpart as the reference (``tests/test_activations.py``).
@@ -30,7 +30,7 @@ def _on_cpu() -> bool:
 
 
 def exp(x: mx.array) -> mx.array:
-    """``e^x`` (float dtypes). On the CPU the power kernel: faster, and exact in float64."""
+    """``e^x`` (float dtypes). On the CPU the power kernel: faster, and more accurate in float64."""
     if not _on_cpu():
         return mx.exp(x)
     return mx.power(mx.array(math.e, x.dtype), x)
