@@ -3,6 +3,7 @@ checkpoints, evaluation and the command line."""
 
 import json
 import math
+import shlex
 
 import mlx.core as mx
 import numpy as np
@@ -74,3 +75,65 @@ def test_command_line(tmp_path, capsys):
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert rc == 0 and "final_loss" in lines[0] and lines[1]["eval_seq_len"] == 32
     assert (tmp_path / "run.safetensors").exists()
+
+
+def _documented_example(steps: str) -> list[str]:
+    """The command in the module docstring, as argv for ``main``, with ``--steps`` replaced."""
+    line = next(line.strip() for line in T.__doc__.splitlines() if line.strip().startswith("python -m titans.train"))
+    argv = shlex.split(line)[3:]
+    argv[argv.index("--steps") + 1] = steps
+    return argv
+
+
+def test_the_documented_example_runs(capsys):
+    assert T.main(_documented_example("2")) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[0])["diverged"] is False
+
+
+def test_option_values_parse_as_json_or_strings():
+    assert T._parse_options(["n_pairs=8", "haystack=filler", "depth=null", "uniform_gaps=true", "x=[1,2]",
+                             "lr_scale=0.5", "s=a=b", "empty="]) == {
+        "n_pairs": 8, "haystack": "filler", "depth": None, "uniform_gaps": True, "x": [1, 2], "lr_scale": 0.5,
+        "s": "a=b", "empty": ""}
+    with pytest.raises(ValueError, match="KEY=VALUE, got 'n_pairs'"):
+        T._parse_options(["n_pairs"])
+
+
+TINY_RUN = ["--seq-len", "32", "--batch-size", "4", "--steps", "1", "--log-every", "1000"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--task-option", "n_pairs"], "KEY=VALUE, got 'n_pairs'"),
+    (["--task-option", "=8"], "KEY=VALUE, got '=8'"),
+    (["--model", "titan"], "argument --model: invalid choice: 'titan'"),
+    (["--size", "huge"], "argument --size: invalid choice: 'huge'"),
+    (["--task", "far_pointer"], "far_pointer needs option(s) depth"),
+    (["--task", "far_pointer", "--task-option", "depth=null", "--task-option", "haystack=hay"], "haystack"),
+    (["--task-option", "n_pairs=2", "--model-option", "colour=1"], "no option(s) ['colour']"),
+    (["--task-option", "n_pairs=2", "--eval-lengths", "4"], "--eval-lengths 4: seq_len must be >= 4 * n_pairs = 8"),
+    (["--task-option", "n_pairs=2", "--task-option", "vocab_size=1024"],
+     "vocab_size=1024 exceeds the model's vocab_size=512"),
+])
+def test_command_line_errors_are_argparse_errors(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        T.main(argv + TINY_RUN)
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("options, vocab", [
+    ([], 512),                                              # the tiny models' vocabulary
+    (["--model-option", "vocab_size=128"], 128),            # follows a model override
+    (["--task-option", "vocab_size=64"], 64),               # an explicit smaller one is kept
+])
+def test_task_vocabulary_follows_the_model(tmp_path, options, vocab):
+    assert T.main(["--task-option", "n_pairs=2", *options, *TINY_RUN, "--save", str(tmp_path / "run")]) == 0
+    config = json.loads((tmp_path / "run.json").read_text())
+    assert config["task_options"]["vocab_size"] == vocab
+    assert T.model_args(config["model"], config["size"], **config["model_options"]).vocab_size >= vocab
+
+
+def test_far_pointer_with_a_string_haystack(capsys):
+    rc = T.main(["--task", "far_pointer", "--task-option", "haystack=filler", "--task-option", "depth=null",
+                 *TINY_RUN, "--steps", "2", "--eval-lengths", "48"])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert rc == 0 and lines[1]["eval_seq_len"] == 48

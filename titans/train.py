@@ -4,7 +4,12 @@ AdamW with linear warmup and cosine decay, gradient clipping, seeded data (every
 function of the run's seed and the step), progress lines with loss and tokens/s, checkpoints as
 safetensors (weights) plus JSON (the configuration), and evaluation on the tasks.
 
-    python -m titans.train --model mac --task mqar --seq-len 128 --n-pairs 8 --steps 400 --lr 3e-3
+    python -m titans.train --model mac --task mqar --seq-len 128 --task-option n_pairs=8 --steps 400 --lr 3e-3
+
+Task and model options are ``KEY=VALUE`` keywords of the task generator (``titans.tasks``) or the
+model's ``ModelArgs``; a VALUE that is valid JSON is parsed as JSON (``8``, ``null``, ``true``,
+``[1, 2]``), anything else is a string (``haystack=filler``). The task's ``vocab_size`` defaults to
+the model's and may not exceed it.
 """
 
 from __future__ import annotations
@@ -195,22 +200,62 @@ def load_checkpoint(path):
 
 
 def _parse_options(pairs: list[str]) -> dict:
+    """``["n_pairs=8", "haystack=filler"]`` -> ``{"n_pairs": 8, "haystack": "filler"}``: each VALUE is
+    parsed as JSON when it is valid JSON, and kept as a string otherwise."""
     options = {}
     for pair in pairs:
-        if "=" not in pair:
-            raise SystemExit(f"options are KEY=VALUE, got {pair!r}")
-        key, value = pair.split("=", 1)
-        options[key] = json.loads(value) if value[:1] in "-0123456789[{tfn" else value
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"options are KEY=VALUE, got {pair!r}")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
     return options
 
 
+def _task_vocab(task_options: dict, model_vocab: int, task: str) -> dict:
+    """The task's options with ``vocab_size`` defaulting to the model's; a larger one is refused."""
+    vocab = task_options.get("vocab_size", model_vocab)
+    if isinstance(vocab, int) and not isinstance(vocab, bool) and vocab > model_vocab:
+        raise ValueError(f"task {task} vocab_size={vocab} exceeds the model's vocab_size={model_vocab}; "
+                         f"use --task-option vocab_size=N with N <= {model_vocab} (or a larger model vocabulary)")
+    return {**task_options, "vocab_size": vocab}
+
+
+def _required_task_options(task: str, task_options: dict) -> list[str]:
+    """The generator's keyword arguments without a default that ``task_options`` does not give."""
+    import inspect
+
+    skip = {"batch", "seq_len", "seed"}
+    return [name for name, p in inspect.signature(TASKS[task]).parameters.items()
+            if p.default is inspect.Parameter.empty and name not in skip and name not in task_options
+            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def _lengths(text: str) -> list[int]:
+    try:
+        lengths = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if any(n <= 0 for n in lengths):
+        raise argparse.ArgumentTypeError(f"lengths must be positive, got {text!r}")
+    return lengths
+
+
 def main(argv=None) -> int:
+    from titans.models import MODELS, SIZES
+
     parser = argparse.ArgumentParser(prog="python -m titans.train", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="transformer")
-    parser.add_argument("--size", default="tiny")
-    parser.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--model", default="transformer", choices=sorted(MODELS))
+    parser.add_argument("--size", default="tiny", choices=sorted(SIZES))
+    parser.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="a ModelArgs override (repeatable); VALUE is JSON if valid, else a string")
     parser.add_argument("--task", default="mqar", choices=sorted(TASKS))
-    parser.add_argument("--task-option", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--task-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="a task generator keyword (repeatable), e.g. n_pairs=8 or haystack=filler; VALUE is "
+                             "JSON if valid, else a string; vocab_size defaults to the model's")
     parser.add_argument("--seq-len", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--steps", type=int, default=300)
@@ -218,18 +263,36 @@ def main(argv=None) -> int:
     parser.add_argument("--warmup", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--log-every", type=int, default=50)
-    parser.add_argument("--eval-lengths", default="", help="comma-separated lengths to evaluate at")
+    parser.add_argument("--eval-lengths", type=_lengths, default=[], help="comma-separated lengths to evaluate at")
     parser.add_argument("--save", default=None, help="checkpoint path (.safetensors)")
     args = parser.parse_args(argv)
-    config = TrainConfig(
-        model=args.model, size=args.size, model_options=_parse_options(args.model_option), task=args.task,
-        task_options=_parse_options(args.task_option), seq_len=args.seq_len, batch_size=args.batch_size,
-        steps=args.steps, lr=args.lr, warmup=args.warmup, seed=args.seed, log_every=args.log_every,
-    )
+    try:
+        model_options = _parse_options(args.model_option)
+        task_options = _parse_options(args.task_option)
+        model_vocab = model_args(args.model, args.size, **model_options).vocab_size
+        task_options = _task_vocab(task_options, model_vocab, args.task)
+        missing = _required_task_options(args.task, task_options)
+        if missing:
+            raise ValueError(f"task {args.task} needs option(s) {', '.join(missing)} "
+                             f"(e.g. --task-option {missing[0]}=VALUE)")
+        config = TrainConfig(
+            model=args.model, size=args.size, model_options=model_options, task=args.task,
+            task_options=task_options, seq_len=args.seq_len, batch_size=args.batch_size,
+            steps=args.steps, lr=args.lr, warmup=args.warmup, seed=args.seed, log_every=args.log_every,
+        )
+        # Bad task options (or lengths the task cannot fill) fail here, not after training.
+        task_batch(config.task, config.batch_size, config.seq_len, 0, **config.task_options)
+        for length in args.eval_lengths:
+            try:
+                task_batch(config.task, 64, length, 0, **config.task_options)
+            except (ValueError, TypeError) as error:
+                raise ValueError(f"--eval-lengths {length}: {error}") from None
+    except (ValueError, TypeError) as error:
+        parser.error(str(error))
     model, result = train(config)
     print(json.dumps({"final_loss": result.final_loss, "tokens_per_s": round(result.tokens_per_s),
                       "diverged": result.diverged}))
-    for length in [int(x) for x in args.eval_lengths.split(",") if x]:
+    for length in args.eval_lengths:
         accuracy = evaluate(model, config.task, seq_len=length, seed=config.seed, **config.task_options)["accuracy"]
         print(json.dumps({"eval_seq_len": length, "accuracy": accuracy}))
     if args.save:
