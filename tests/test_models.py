@@ -69,6 +69,36 @@ def test_forward_shapes_and_dtypes(name, dtype):
     assert mx.all(mx.isfinite(y)).item()
 
 
+# 16k tokens streamed through the cache in pieces, so that memory stays bounded at every size.
+STREAM_TOKENS, STREAM_PIECE = 16384, 4096
+# Measured on this stream: the untrained MAG's layer-1 memory diverges (its weights grow ~10x per
+# chunk from token ~1400 at size small, ~450 at medium, until float32 overflows). The token-by-token
+# reference scan diverges identically in float64, so the cause is the memory's inner update (step
+# size x key Gram above the stability bound), not rounding or attention.
+MEMORY_DIVERGES = {("mag", "small"), ("mag", "medium")}
+STREAM_CASES = [
+    pytest.param(name, size, marks=pytest.mark.xfail(
+        strict=True, reason="untrained memory diverges on this stream (inner update unstable)"))
+    if (name, size) in MEMORY_DIVERGES else (name, size)
+    for name in ALL for size in sorted(SIZES)
+]
+
+
+@pytest.mark.parametrize("name, size", STREAM_CASES)
+def test_untrained_models_stay_finite_over_a_16k_token_stream(name, size):
+    """Every untrained model at every named size gives finite logits over a 16k-token stream: no
+    overflow in the attention paths (blockwise beyond ``BLOCKWISE_FROM``), the memory or retention."""
+    model = create_model(name, size, seed=0)
+    x = tokens(STREAM_TOKENS, B=1, vocab=model.args.vocab_size)
+    cache = model.make_cache()
+    for start in range(0, STREAM_TOKENS, STREAM_PIECE):
+        logits = model(x[:, start : start + STREAM_PIECE], cache)
+        finite = mx.all(mx.isfinite(logits), axis=-1)[0]
+        if not finite.all().item():
+            first = start + mx.argmin(finite).item()
+            pytest.fail(f"{name} at size {size!r}: non-finite logits from token {first}")
+
+
 @pytest.mark.parametrize("size", sorted(SIZES))
 def test_named_sizes_match_parameters_within_5_percent(size):
     counts = {name: create_model(name, size).num_parameters(embeddings=False) for name in MODELS}
