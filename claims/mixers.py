@@ -20,11 +20,11 @@ A mixer's read-out ``y`` (a ``d_v`` vector, or one vector per head for RetNet) i
 Mixers
 ======
 Titans memory (:class:`MemorySpec`, :func:`memory_reads`)
-    ``titans.memory.memory_scan`` semantics: per token ``S_t = η S_{t-1} − θ ∇‖M(k_t) − v_t‖²``,
+    ``titans.ops.memory.memory_scan`` semantics: per token ``S_t = η S_{t-1} − θ ∇‖M(k_t) − v_t‖²``,
     ``M_t = (1 − α) M_{t-1} + S_t``; read ``y = M_t(q)`` after token ``t``'s update (eq. 13-15).
     ``depth`` 1 is the matrix memory (initial weights 0); ``depth ≥ 2`` is the SiLU MLP of
     ``memory_scan`` with hidden width ``hidden`` (default ``d_k``), initialised like
-    ``titans.memory.NeuralMemory`` (every layer ``N(0, 1/d_in)``). Gates are constants (untrained).
+    ``titans.layers.NeuralMemory`` (every layer ``N(0, 1/d_in)``). Gates are constants (untrained).
 
     ``chunk == 1`` is the token recurrence itself (eq. 13-14: every gradient at the current
     weights). ``memory_scan(chunk_size=1)`` pays ~0.3-0.7 ms of MLX dispatch per token on this CPU,
@@ -86,7 +86,7 @@ import numpy as np
 import titans  # noqa: F401  (BLAS before mlx)
 import mlx.core as mx
 
-from titans.memory import memory_read, memory_scan
+from titans.ops.memory import memory_read, memory_scan
 from titans.ops import attention, retention_recurrent, retnet_gammas
 
 N_FOILS = 64

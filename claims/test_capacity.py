@@ -89,7 +89,7 @@ def _cost_curves(claim_record, d_k: int):
     """tokens/s of memory_scan (chunk 16, the parallel form) and state bytes vs depth and width."""
     import mlx.core as mx
 
-    from titans.memory import memory_scan
+    from titans.ops.memory import memory_scan
 
     rng = np.random.default_rng(0)
     T = 2048

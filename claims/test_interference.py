@@ -26,7 +26,7 @@ from mlx.utils import tree_flatten
 import mlx.core as mx
 
 from claims import mixers as M
-from titans.memory import NeuralMemoryCache
+from titans.layers.neural_memory import NeuralMemoryCache
 from titans.models import create_model
 from titans.reporting import mean_ci
 from titans.tasks import kv_stream_far_pointer, kv_stream_pairs

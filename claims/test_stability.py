@@ -23,7 +23,6 @@ property-based edge cases (issue 5).
 
 from __future__ import annotations
 
-import inspect
 import math
 
 import numpy as np
@@ -35,7 +34,8 @@ import mlx.core as mx
 
 from claims import mixers as M
 from titans.diagnostics import MemoryDivergedError, guarded_memory_scan, state_norms
-from titans.memory import NeuralMemory, memory_read, memory_scan
+from titans.ops.memory import memory_read, memory_scan
+from titans.layers.neural_memory import MemoryConfig
 from titans.reporting import mean_ci
 
 BOUNDED, DIVERGE = "stability.streaming-bounded", "stability.divergence-detected"
@@ -46,11 +46,11 @@ def _sigmoid(x: float) -> float:
 
 
 def neural_memory_initial_gates() -> dict:
-    """θ, η, α of a freshly initialised ``NeuralMemory`` (its default lr_scale and gate biases)."""
-    params = inspect.signature(NeuralMemory).parameters
-    b_theta, b_eta, b_alpha = params["gate_bias_init"].default
-    return dict(theta=params["lr_scale"].default * _sigmoid(b_theta), eta=_sigmoid(b_eta),
-                alpha=_sigmoid(b_alpha), chunk=params["chunk_size"].default)
+    """θ, η, α of a freshly initialised ``NeuralMemory`` (the ``MemoryConfig`` defaults)."""
+    config = MemoryConfig()
+    b_theta, b_eta, b_alpha = config.gate_bias
+    return dict(theta=config.lr_scale * _sigmoid(b_theta), eta=config.momentum_max * _sigmoid(b_eta),
+                alpha=_sigmoid(b_alpha), chunk=config.chunk_size)
 
 
 def _piece(seed: int, index: int, rows: int, n: int, d: int, normalize: bool = True):

@@ -47,7 +47,8 @@ import mlx.core as mx
 import pytest
 
 from claims.registry import CLAIMS
-from titans.memory import NeuralMemory, memory_scan
+from titans.ops.memory import memory_scan
+from titans.layers.neural_memory import MemoryConfig, NeuralMemory
 from titans.reporting import mean_ci
 from titans.models import BASELINES, TITANS, cache_nbytes, create_model, model_args
 from titans.models.base import make_memory
@@ -214,7 +215,7 @@ def test_memory_scan_throughput(measure, memory_len):
 
 def test_neural_memory_layer_throughput(measure, memory_len):
     mx.random.seed(0)
-    layer = NeuralMemory(HEADS * HEAD_DIM, n_heads=HEADS, depth=2, expansion=HIDDEN // HEAD_DIM, chunk_size=CHUNK)
+    layer = NeuralMemory(HEADS * HEAD_DIM, n_heads=HEADS, config=MemoryConfig(depth=2, expansion=HIDDEN // HEAD_DIM, chunk_size=CHUNK))
     x = mx.random.normal((1, memory_len, HEADS * HEAD_DIM))
     mx.eval(layer.parameters(), x)
     outputs = []
@@ -540,7 +541,7 @@ def test_memory_streams_at_constant_memory(claim, claim_record, scale):
     assert total % (4 * piece) == 0, "the stream must split into four equal quarters of pieces"
     args = model_args("lmm", SIZE)
     heads, head_dim = args.n_heads, args.dims // args.n_heads
-    hidden, chunk = args.memory_expansion * head_dim, args.chunk_size
+    hidden, chunk = args.memory.expansion * head_dim, args.memory.chunk_size
     weights = scan_inputs(8, heads, head_dim, hidden, key=0)[0]
     n_pieces = total // piece
     state = None
@@ -589,7 +590,7 @@ def test_chunked_training_step_beats_the_token_recurrence(claim, claim_record, s
     """Forward + backward (outer gradients w.r.t. the initial weights and q) of the chunked-parallel
     ``memory_scan`` vs its token-by-token definition ``memory_scan_reference``, same inputs; the
     outputs must agree before the times are compared (best of 2 calls each)."""
-    from titans.memory import memory_scan_reference
+    from titans.ops.memory import memory_scan_reference
 
     p = claim.scales[scale]
     T, chunk, d = p["length"], p["chunk"], p["d"]

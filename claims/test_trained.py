@@ -143,11 +143,11 @@ def test_titans_advantage_beyond_the_window(claim, claim_record, scale):
 
 
 ABLATIONS = {
-    "weight-decay": (("memory_decay", False),),
-    "momentum": (("memory_momentum", False),),
-    "convolution": (("conv_kernel", 0),),
+    "weight-decay": (("memory", {"decay": False}),),
+    "momentum": (("memory", {"momentum": False}),),
+    "convolution": (("memory", {"conv_kernel": 0}),),
     "persistent-memory": (("n_persistent", 0),),
-    "deep-memory": (("memory_depth", 1),),
+    "deep-memory": (("memory", {"depth": 1}),),
 }
 
 
@@ -201,7 +201,7 @@ def test_outer_training_stays_finite(claim, claim_record, scale):
         for seed in p["seeds"]:
             config = TrainConfig(
                 model=name, size=proto["size"], task=proto["task"], task_options=dict(proto["task_options"]),
-                model_options={"lr_scale": p["theta_max"], "memory_depth": p["memory_depth"]},
+                model_options={"memory": {"lr_scale": p["theta_max"], "depth": p["memory_depth"]}},
                 seq_len=length, batch_size=proto["batch_size"], steps=p["steps"], lr=proto["lrs"][0],
                 warmup=min(30, p["steps"] // 10), seed=seed, log_every=max(p["steps"] // 4, 1),
             )

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from titans import analysis
-from titans.memory import NeuralMemory, memory_loss, memory_scan
+from titans.ops.memory import memory_loss, memory_scan
+from titans.layers.neural_memory import NeuralMemory
 from titans.models import create_model
 
 
@@ -105,7 +106,7 @@ def test_model_memory_utilization(name):
     tokens = np.random.default_rng(0).integers(0, model.args.vocab_size, size=(2, 48))
     before = np.array(model(mx.array(tokens)))
     r = analysis.model_memory_utilization(model, tokens, marks={"needle": 5})
-    n_layers, heads, chunk = model.args.n_layers, model.args.n_heads, model.args.chunk_size
+    n_layers, heads, chunk = model.args.n_layers, model.args.n_heads, model.args.memory.chunk_size
     assert r["write_strength"].shape == r["grad_norm"].shape == r["loss"].shape == (2, n_layers, heads, 48)
     C = len(r["chunk_end"])
     assert r["weight_norm"].shape == (2, n_layers, heads, C) and r["weight_norm_initial"].shape == (2, n_layers, heads)

@@ -11,7 +11,7 @@ import titans  # noqa: F401
 import mlx.core as mx
 
 from titans.diagnostics import MemoryDivergedError, check_state, guarded_memory_scan, state_norms
-from titans.memory import MemoryState, memory_scan
+from titans.ops.memory import MemoryState, memory_scan
 
 
 def _stream(T=256, d=8, seed=0, normalize=True):

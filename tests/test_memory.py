@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from titans.memory import MemoryState, chunk_coefficients, memory_read, memory_scan, memory_scan_reference
+from titans.ops.memory import MemoryState, chunk_coefficients, memory_read, memory_scan, memory_scan_reference
 
 HYPOTHESIS = settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -111,6 +111,57 @@ def test_chunked_matches_reference_float64(no_compile, depth, chunk):
     tol = 1e-10 if depth == 1 else 1e-6
     assert rel_err(y, y_ref) <= tol
     assert_states_close(state, state_ref, tol)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+@pytest.mark.parametrize("chunk", [1, 5, 24, 31])
+def test_normalized_output_matches_reference_float64(no_compile, depth, chunk):
+    """``normalize_output``: the dual form (with the backprop through ``z/‖z‖``) against the token
+    loop with ``mx.grad`` gradients, odd widths and chunks, unit values as the layer feeds it."""
+    widths = [6, 10, 7, 5][: depth + 1]
+    weights, q, k, v, lr, momentum, decay = make_inputs(depth * 10 + chunk, (2, 3), 29, widths, dtype=mx.float64)
+    v = v / mx.linalg.norm(v, axis=-1, keepdims=True, stream=mx.cpu)
+    args = (weights, q, k, v, lr, momentum, decay, chunk)
+    y, state = memory_scan(*args, normalize_output=True)
+    y_ref, state_ref = memory_scan_reference(*args, normalize_output=True)
+    tol = 1e-10 if depth == 1 else 1e-6
+    assert rel_err(y, y_ref) <= tol
+    norms = np.linalg.norm(np.array(y), axis=-1)  # unit up to the eps under the root
+    assert (norms <= 1 + 1e-12).all() and np.median(norms) > 0.99
+    assert_states_close(state, state_ref, tol)
+
+
+def test_normalized_output_matches_numpy_float64():
+    """Independent check of the gradient through the normalization: a NumPy token loop for the
+    matrix memory, ``∇_W ‖Wk/‖Wk‖ − v‖² = (e − n (n·e)) kᵀ / ‖Wk‖`` with ``e = 2(n − v)``."""
+    weights, q, k, v, lr, momentum, decay = make_inputs(5, (), 23, [4, 6], dtype=mx.float64)
+    y, state = memory_scan(weights, q, k, v, lr, momentum, decay, 1, normalize_output=True)
+    W, Q, K, V, th, et, al = (np.array(x) for x in (weights[0], q, k, v, lr, momentum, decay))
+    S, ys = np.zeros_like(W), []
+    for t in range(23):
+        z = W @ K[t]
+        r = np.sqrt(z @ z + 1e-6)
+        n = z / r
+        e = 2 * (n - V[t])
+        S = et[t] * S - th[t] * np.outer((e - n * (n @ e)) / r, K[t])
+        W = (1 - al[t]) * W + S
+        z = W @ Q[t]
+        ys.append(z / np.sqrt(z @ z + 1e-6))
+    assert rel_err(y, np.stack(ys)) <= 1e-10
+    assert rel_err(state.weights[0], W) <= 1e-10
+
+
+@pytest.mark.parametrize("cuts", [(5,), (3, 11, 12), (17,)])
+def test_normalized_output_split_equals_one_call(cuts):
+    args = make_inputs(4, (2,), 21, [5, 9, 5], dtype=mx.float64)
+    y, state = memory_scan(*args, 4, normalize_output=True)
+    pieces, piece_state = [], None
+    for a, b in zip([0, *cuts], [*cuts, 21]):
+        sliced = [x[..., a:b, :] if x.ndim == 3 else x[..., a:b] for x in args[1:]]
+        y_piece, piece_state = memory_scan(args[0], *sliced, 4, state=piece_state, normalize_output=True)
+        pieces.append(y_piece)
+    assert rel_err(mx.concatenate(pieces, axis=-2), y) <= 1e-9
+    assert_states_close(piece_state, state, 1e-9)
 
 
 def numpy_linear_memory(W0, q, k, v, lr, momentum, decay, chunk):
@@ -255,15 +306,16 @@ def test_causality(t):
         assert not mx.array_equal(y[..., t + 1 :, :], y2[..., t + 1 :, :])
 
 
+@pytest.mark.parametrize("normalize_output", [False, True])
 @pytest.mark.parametrize("depth", [1, 2])
-def test_outer_gradients_match_finite_differences(depth):
+def test_outer_gradients_match_finite_differences(depth, normalize_output):
     """Outer-loop gradients reach q, k, v, the three gates and the initial weights (float64)."""
     widths = [3, 5, 3][: depth + 1]
     args = list(make_inputs(21, (2,), 9, widths, dtype=mx.float64))
     probe = mx.array(np.random.default_rng(0).standard_normal((2, 9, widths[-1])), dtype=mx.float64)
 
     def objective(weights, q, k, v, lr, momentum, decay):
-        y, state = memory_scan(weights, q, k, v, lr, momentum, decay, 4)
+        y, state = memory_scan(weights, q, k, v, lr, momentum, decay, 4, normalize_output=normalize_output)
         return mx.sum(y * probe) + mx.sum(state.weights[-1])
 
     grads = mx.grad(objective, argnums=tuple(range(7)))(tuple(args[0]), *args[1:])

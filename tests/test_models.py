@@ -10,7 +10,7 @@ from titans.models import BASELINES, MODELS, SIZES, TITANS, cache_nbytes, create
 
 ALL = sorted(MODELS)
 # Short windows/segments/chunks so that a 40-token test crosses every boundary.
-SMALL_OPTIONS = dict(window=8, segment_size=16, chunk_size=4)
+SMALL_OPTIONS = dict(window=8, segment_size=16, chunk_size=4, memory={"chunk_size": 4})
 
 
 def build(name, **kw):
@@ -108,7 +108,7 @@ def test_named_sizes_match_parameters_within_5_percent(size):
 
 def test_ablations_stay_on_budget():
     reference = create_model("lmm").num_parameters()
-    for overrides in (dict(n_persistent=0), dict(memory_depth=1), dict(conv_kernel=0)):
+    for overrides in (dict(n_persistent=0), dict(memory={"depth": 1}), dict(memory={"conv_kernel": 0})):
         assert abs(create_model("lmm", **overrides).num_parameters() / reference - 1) <= 0.05, overrides
 
 
@@ -159,7 +159,7 @@ def test_bad_names_and_sizes():
     "name, overrides, match",
     [
         ("transformer", dict(dims=30, n_heads=4), "divisible"),
-        ("lmm", dict(memory_depth=0), "memory_depth"),
+        ("lmm", dict(memory={"depth": 0}), "memory.depth"),
         ("mac", dict(segment_size=0), "segment_size"),
         ("mac", dict(memory_input="inputs"), "memory_input"),
         ("mag", dict(window=-1), "window"),

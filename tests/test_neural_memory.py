@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 from mlx.utils import tree_flatten
 
-from titans.memory import NeuralMemory, NeuralMemoryCache
+from titans.layers.neural_memory import MemoryConfig, NeuralMemory, NeuralMemoryCache
 
 
 def layer(**kw):
     mx.random.seed(0)
-    opts = dict(dims=16, n_heads=2, depth=2, expansion=2, chunk_size=4)
+    opts = dict(depth=2, expansion=2, chunk_size=4)
     opts.update(kw)
-    return NeuralMemory(**opts)
+    return NeuralMemory(16, n_heads=2, config=MemoryConfig(**opts))
 
 
 def tokens(T, B=2, dims=16, seed=1):
@@ -90,7 +90,15 @@ def test_options_are_validated():
     with pytest.raises(ValueError, match="lr_scale"):
         layer(lr_scale=-1.0)
     with pytest.raises(TypeError, match="n_heads"):
-        layer(n_heads=2.5)
+        NeuralMemory(16, n_heads=2.5)
+    with pytest.raises(ValueError, match="momentum_max"):
+        layer(momentum_max=1.5)
+    with pytest.raises(ValueError, match="gate_bias"):
+        layer(gate_bias=(0.0, 1.0))
+    with pytest.raises(TypeError, match="normalize_output"):
+        layer(normalize_output=1)
+    with pytest.raises(ValueError, match=r"no option\(s\) \['depht'\]"):
+        NeuralMemory(16, n_heads=2, config={"depht": 1})
 
 
 def test_bad_inputs():
@@ -111,5 +119,5 @@ def test_bad_inputs():
 
 def test_ablation_switches_zero_the_gates():
     x = tokens(5)
-    _, _, _, lr, momentum, decay = layer(use_momentum=False, use_decay=False).projections(x)
+    _, _, _, lr, momentum, decay = layer(momentum=False, decay=False).projections(x)
     assert mx.all(momentum == 0).item() and mx.all(decay == 0).item() and mx.all(lr > 0).item()

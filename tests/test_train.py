@@ -31,7 +31,7 @@ def test_runs_are_reproducible_from_the_seed():
 
 
 def test_divergence_is_reported_not_hidden():
-    config = T.TrainConfig(**{**FAST, "model": "lmm", "model_options": {"lr_scale": 1.0}, "lr": 3e-2, "steps": 60})
+    config = T.TrainConfig(**{**FAST, "model": "lmm", "model_options": {"memory": {"lr_scale": 1.0}}, "lr": 3e-2, "steps": 60})
     _, result = T.train(config, log=None)
     assert result.diverged and not math.isfinite(result.losses[-1]) and len(result.losses) < 60
 

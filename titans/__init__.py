@@ -18,7 +18,8 @@ from titans import _cache  # noqa: E402
 _cache.raise_cpu_cache_limit()
 
 from titans._blas import blas_info  # noqa: E402
-from titans.memory import MemoryState, NeuralMemory, memory_scan, memory_scan_reference  # noqa: E402
+from titans.ops.memory import MemoryState, memory_scan, memory_scan_reference  # noqa: E402
+from titans.layers.neural_memory import NeuralMemory  # noqa: E402
 
 __all__ = [
     "MemoryState",

@@ -40,7 +40,9 @@ import mlx.core as mx
 import numpy as np
 
 from titans import tasks
-from titans.memory import NeuralMemory, _forward_backward, memory_read, memory_scan
+from titans.ops.memory import _forward_backward, memory_read, memory_scan
+
+from titans.layers.neural_memory import NeuralMemory
 
 __all__ = [
     "DEFAULT_TITLE",
@@ -73,10 +75,11 @@ def _mx(x: Any, dtype=mx.float32) -> mx.array:
 # --------------------------------------------------------------------------------------------
 
 
-def memory_trace(weights, k, v, lr, momentum, decay, chunk_size: int) -> dict[str, np.ndarray]:
+def memory_trace(weights, k, v, lr, momentum, decay, chunk_size: int, *, normalize_output: bool = False,
+                 q=None) -> dict[str, np.ndarray]:
     """Write strength per token and memory norm per chunk of ``memory_scan(weights, ·, k, v, ...)``.
 
-    Args as for :func:`titans.memory.memory_scan` (``k`` ``(..., T, d_k)``, ``v`` ``(..., T, d_v)``,
+    Args as for :func:`titans.ops.memory.memory_scan` (``k`` ``(..., T, d_k)``, ``v`` ``(..., T, d_v)``,
     gates ``(..., T)``; the initial ``weights`` broadcast over the leading dims).
 
     Returns (``L`` memory layers, ``C = ceil(T / chunk_size)`` chunks):
@@ -86,8 +89,13 @@ def memory_trace(weights, k, v, lr, momentum, decay, chunk_size: int) -> dict[st
         ``loss (..., T)``            ℓ_t = ‖M_{t0}(k_t) − v_t‖² (the "surprise" it is a gradient of);
         ``weight_norm (..., C)``     ‖M‖ after each chunk; ``layer_weight_norm (..., L, C)``;
         ``weight_norm_initial (...)``  ‖M_0‖;
-        ``momentum_norm (..., C)``   ‖S‖ after each chunk;
+        ``momentum_norm (..., C)``   ‖S‖ after each chunk; ``layer_momentum_norm (..., L, C)``;
+        ``chunk_grad_norm (..., L, C)``  ‖Σ_{i∈chunk} θ_i ∇ℓ_i‖ per layer: the summed write of a
+                                     chunk, all taken at its start weights (what explodes when
+                                     keys repeat inside a chunk);
+        ``read_norm (..., T)``       ‖M_t(q_t)‖ when ``q`` is given (else absent);
         ``chunk_end (C,)``           the last position of each chunk.
+    ``normalize_output`` as in ``memory_scan``.
     """
     k, v, lr, momentum, decay = (_mx(x) for x in (k, v, lr, momentum, decay))
     weights = tuple(_mx(w) for w in weights)
@@ -103,30 +111,38 @@ def memory_trace(weights, k, v, lr, momentum, decay, chunk_size: int) -> dict[st
         return [_np(mx.sqrt(mx.sum(mx.square(a), axis=(-2, -1)))) for a in arrays]
 
     w0 = frob(current)
-    layer_grads, losses, layer_w, mom_norm, ends = [], [], [], [], []
+    layer_grads, losses, layer_w, layer_s, chunk_grads, reads, ends = [], [], [], [], [], [], []
     state = None
     for start in range(0, T, chunk_size):
         stop = min(T, start + chunk_size)
         kc, vc = k[..., start:stop, :], v[..., start:stop, :]
-        inputs, out_grads = _forward_backward(current, kc, vc)
+        inputs, out_grads = _forward_backward(current, kc, vc, normalize_output)
+        theta = lr[..., start:stop, None]
+        chunk_grads.append(np.stack([_np(mx.sqrt(mx.sum(mx.square(mx.swapaxes(theta * g, -1, -2) @ a), axis=(-2, -1))))
+                                     for a, g in zip(inputs, out_grads)], axis=-1))  # (..., L)
         per_layer = [
             mx.sqrt(mx.sum(mx.square(g), axis=-1)) * mx.sqrt(mx.sum(mx.square(a), axis=-1))
             for a, g in zip(inputs, out_grads)
         ]
         layer_grads.append(_np(mx.stack(per_layer, axis=-2)))  # (..., L, n)
-        losses.append(_np(mx.sum(mx.square(out_grads[-1]), axis=-1) / 4.0))  # g_L = 2 (M(k) − v)
-        _, state = memory_scan(
-            weights, kc, kc, vc, lr[..., start:stop], momentum[..., start:stop], decay[..., start:stop],
-            chunk_size, state=state,
+        losses.append(_np(mx.sum(mx.square(memory_read(current, kc, normalize_output=normalize_output) - vc), axis=-1)))
+        qc = kc if q is None else _mx(q)[..., start:stop, :]
+        y, state = memory_scan(
+            weights, qc, kc, vc, lr[..., start:stop], momentum[..., start:stop], decay[..., start:stop],
+            chunk_size, state=state, normalize_output=normalize_output,
         )
+        reads.append(_np(mx.sqrt(mx.sum(mx.square(y), axis=-1))))
         current = state.weights
         layer_w.append(np.stack(frob(state.weights), axis=-1))  # (..., L)
-        mom_norm.append(np.sqrt(sum(n**2 for n in frob(state.momentum))))
+        layer_s.append(np.stack(frob(state.momentum), axis=-1))
         ends.append(stop - 1)
     layer_grad_norm = np.concatenate(layer_grads, axis=-1)
     grad_norm = np.sqrt(np.sum(layer_grad_norm**2, axis=-2))
     layer_weight_norm = np.stack(layer_w, axis=-1)  # (..., L, C)
+    layer_momentum_norm = np.stack(layer_s, axis=-1)
+    extra = {"read_norm": np.concatenate(reads, axis=-1)} if q is not None else {}
     return {
+        **extra,
         "write_strength": _np(lr) * grad_norm,
         "grad_norm": grad_norm,
         "layer_grad_norm": layer_grad_norm,
@@ -134,7 +150,9 @@ def memory_trace(weights, k, v, lr, momentum, decay, chunk_size: int) -> dict[st
         "weight_norm": np.sqrt(np.sum(layer_weight_norm**2, axis=-2)),
         "layer_weight_norm": layer_weight_norm,
         "weight_norm_initial": np.sqrt(sum(n**2 for n in w0)),
-        "momentum_norm": np.stack(mom_norm, axis=-1),
+        "momentum_norm": np.sqrt(np.sum(layer_momentum_norm**2, axis=-2)),
+        "layer_momentum_norm": layer_momentum_norm,
+        "chunk_grad_norm": np.stack(chunk_grads, axis=-1),
         "chunk_end": np.asarray(ends, dtype=np.int64),
     }
 
@@ -177,7 +195,9 @@ def model_memory_utilization(model, tokens, *, marks: Mapping[str, int] | None =
 
     Returns a dict: ``model`` (its ``model_type``), ``chunk_size``, ``n_prefix``, ``marks``,
     ``write_strength``/``grad_norm``/``loss`` ``(B, layers, heads, T)``, ``weight_norm``
-    ``(B, layers, heads, C)``, ``weight_norm_initial`` ``(B, layers, heads)``, ``chunk_end``
+    ``(B, layers, heads, C)``, ``weight_norm_initial`` ``(B, layers, heads)``, ``momentum_norm``
+    ``(B, layers, heads, C)``, ``chunk_grad_norm`` ``(B, layers, heads, L_M, C)``, ``read_norm`` and
+    the gates ``theta``/``eta``/``alpha`` ``(B, layers, heads, T)``, ``chunk_end``
     ``(C,)`` in token positions, and for models with a gate (MAG, MAC) ``attention_norm``,
     ``memory_norm`` (‖y_t‖ and ‖M_t‖ of the gate inputs) and ``gate_mean`` (the mean of
     σ(RMSNorm(M_t)), how open the memory gate is) ``(B, layers, T)``; ``None`` otherwise.
@@ -218,7 +238,8 @@ def model_memory_utilization(model, tokens, *, marks: Mapping[str, int] | None =
         n_prefix = prefix if n_prefix is None else n_prefix
         q, k, v, lr, momentum, decay = mem.projections(x)
         weights = tuple(w.astype(mx.float32) for w in mem.memory_weights)
-        tr = memory_trace(weights, k, v, lr, momentum, decay, mem.chunk_size)
+        tr = memory_trace(weights, k, v, lr, momentum, decay, mem.config.chunk_size,
+                          normalize_output=mem.config.normalize_output, q=q)
         keep = tr["chunk_end"] >= prefix
         per_layer.append({
             "write_strength": tr["write_strength"][..., prefix:],
@@ -227,12 +248,17 @@ def model_memory_utilization(model, tokens, *, marks: Mapping[str, int] | None =
             "weight_norm": tr["weight_norm"][..., keep],
             "weight_norm_initial": tr["weight_norm_initial"],
             "chunk_end": tr["chunk_end"][keep] - prefix,
+            "momentum_norm": tr["momentum_norm"][..., keep],
+            "chunk_grad_norm": tr["chunk_grad_norm"][..., keep],
+            "read_norm": tr["read_norm"][..., prefix:],
+            "theta": _np(lr)[..., prefix:], "eta": _np(momentum)[..., prefix:], "alpha": _np(decay)[..., prefix:],
         })
     stack = {key: np.stack([p[key] for p in per_layer], axis=1) for key in
-             ("write_strength", "grad_norm", "loss", "weight_norm", "weight_norm_initial")}
+             ("write_strength", "grad_norm", "loss", "weight_norm", "weight_norm_initial", "momentum_norm",
+              "chunk_grad_norm", "read_norm", "theta", "eta", "alpha")}
     out: dict[str, Any] = {
         "model": getattr(model, "model_type", type(model).__name__),
-        "chunk_size": int(traces[0][0].chunk_size),
+        "chunk_size": int(traces[0][0].config.chunk_size),
         "n_prefix": int(n_prefix or 0),
         "marks": dict(marks or {}),
         **stack,

@@ -22,7 +22,7 @@ import math
 import mlx.core as mx
 
 from titans import _checks
-from titans.memory import MemoryState, memory_scan
+from titans.ops.memory import MemoryState, memory_scan
 
 __all__ = ["MemoryDivergedError", "check_state", "guarded_memory_scan", "state_norms"]
 

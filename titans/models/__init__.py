@@ -9,8 +9,11 @@ before matching, so every configuration is compared at the same budget.
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from functools import lru_cache
 
+from titans.layers.neural_memory import MemoryConfig
 from titans.models import lmm, mac, mag, mal, retnet, transformer
 from titans.models.base import cache_nbytes
 
@@ -26,11 +29,14 @@ MODELS = {
 
 SIZES = {
     # CI training and tests.
-    "tiny": dict(vocab_size=512, dims=64, n_layers=2, n_heads=2, window=64, segment_size=32, chunk_size=16),
+    "tiny": dict(vocab_size=512, dims=64, n_layers=2, n_heads=2, window=64, segment_size=32, chunk_size=16,
+                 memory={"chunk_size": 16}),
     # Throughput benchmarks (as titans-pytorch's MAC reference: dim 256, depth 2, segment 128).
-    "small": dict(vocab_size=4096, dims=256, n_layers=2, n_heads=4, window=512, segment_size=128, chunk_size=64),
+    "small": dict(vocab_size=4096, dims=256, n_layers=2, n_heads=4, window=512, segment_size=128, chunk_size=64,
+                  memory={"chunk_size": 64}),
     # Full-scale runs.
-    "medium": dict(vocab_size=8192, dims=512, n_layers=4, n_heads=8, window=1024, segment_size=256, chunk_size=64),
+    "medium": dict(vocab_size=8192, dims=512, n_layers=4, n_heads=8, window=1024, segment_size=256, chunk_size=64,
+                   memory={"chunk_size": 64}),
 }
 
 TITANS = ("lmm", "mac", "mag", "mal")
@@ -51,28 +57,42 @@ def _non_embedding_parameters(name: str, params: dict) -> int:
 
 
 @lru_cache(maxsize=None)
-def _matched_mlp_hidden(name: str, size: str, overrides: tuple) -> int:
-    base = {**SIZES[size], **MODELS[name][2], **dict(overrides)}
+def _matched_mlp_hidden(name: str, size: str, frozen_params: str) -> int:
+    base = json.loads(frozen_params)
     dims, layers = base["dims"], base["n_layers"]
     target = _non_embedding_parameters("transformer", {**SIZES[size], "window": None, "mlp_hidden": 4 * dims})
     probe = 8
     fixed = _non_embedding_parameters(name, {**base, "mlp_hidden": probe}) - 3 * dims * layers * probe
     hidden = round((target - fixed) / (3 * dims * layers) / 8) * 8
     if hidden < 8:
-        raise ValueError(f"{name} at size {size!r} with {dict(overrides)} exceeds the parameter budget")
+        raise ValueError(f"{name} at size {size!r} with {base} exceeds the parameter budget")
     return hidden
+
+
+def _merge_memory(size_memory: dict, override) -> dict:
+    """The size's memory options updated by ``override`` (a dict of options or a ``MemoryConfig``)."""
+    if isinstance(override, MemoryConfig):
+        return asdict(override)
+    if not isinstance(override, dict):
+        raise TypeError(f"memory must be a dict of options or a MemoryConfig, got {type(override).__name__}")
+    return {**size_memory, **override}
 
 
 def model_args(name: str, size: str = "tiny", **overrides):
     """The ``ModelArgs`` of ``name`` at ``size``, with ``overrides`` applied and parameters matched
-    (unless ``mlp_hidden`` is given)."""
+    (unless ``mlp_hidden`` is given). ``memory`` overrides merge into the size's memory options."""
     _, args_cls, defaults = _lookup(name, size)
     unknown = set(overrides) - set(args_cls.__dataclass_fields__)
     if unknown:
         raise ValueError(f"{name} has no option(s) {sorted(unknown)}")
     params = {**SIZES[size], **defaults, **overrides}
+    if "memory" in overrides:
+        params["memory"] = _merge_memory(SIZES[size].get("memory", {}), overrides["memory"])
+    if "memory" in params and "memory" not in args_cls.__dataclass_fields__:
+        del params["memory"]
     if "mlp_hidden" not in overrides:
-        params["mlp_hidden"] = _matched_mlp_hidden(name, size, tuple(sorted(overrides.items())))
+        frozen = json.dumps(params, sort_keys=True, default=list)
+        params["mlp_hidden"] = _matched_mlp_hidden(name, size, frozen)
     return args_cls.from_dict(params)
 
 

@@ -10,13 +10,14 @@ per block. Recurrent caches have a size independent of the context length; atten
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import mlx.core as mx
 import mlx.nn as nn
 from mlx.utils import tree_flatten
 
 from titans import _checks
+from titans.layers.neural_memory import MemoryConfig, NeuralMemory
 from titans.ops.activations import sigmoid, silu
 from titans.ops.attention import KVCache, SlidingWindowKVCache, attention, blockwise_attention
 
@@ -190,42 +191,21 @@ def cache_nbytes(cache) -> int:
 
 @dataclass
 class TitansArgs(BaseModelArgs):
-    """Options of the Titans variants (memory per §3.1/§4.4, persistent tokens per §3.3).
-
-    Every choice the paper leaves open is a named option: memory MLP depth ``L_M`` and hidden width
-    (``memory_expansion`` × head_dim), chunk size of the parallel form, short-conv kernel, the scale
-    of θ, and the number of persistent tokens ``N_p`` (0 switches them off). ``memory_momentum`` and
-    ``memory_decay`` switch η and α off for the Table 5 ablations.
-    """
+    """Options of the Titans variants: the neural memory (``memory``, a ``MemoryConfig``; a dict of
+    overrides is accepted) and the number of persistent tokens ``N_p`` (§3.3; 0 switches them off)."""
 
     n_persistent: int = 4
-    memory_depth: int = 2
-    memory_expansion: int = 2
-    chunk_size: int = 64
-    conv_kernel: int = 4
-    lr_scale: float = 0.02
-    memory_momentum: bool = True
-    memory_decay: bool = True
+    memory: MemoryConfig = field(default_factory=MemoryConfig)
 
     def __post_init__(self):
         super().__post_init__()
         _checks.nonnegative_int("n_persistent", self.n_persistent)
-        _checks.nonnegative_int("conv_kernel", self.conv_kernel)
-        for name in ("memory_depth", "memory_expansion", "chunk_size"):
-            _checks.positive_int(name, getattr(self, name))
-        if not (isinstance(self.lr_scale, (int, float)) and math.isfinite(self.lr_scale) and self.lr_scale > 0):
-            raise ValueError(f"lr_scale must be a positive finite number, got {self.lr_scale!r}")
+        self.memory = MemoryConfig.from_dict(self.memory)
 
 
-def make_memory(args: TitansArgs):
+def make_memory(args: TitansArgs) -> NeuralMemory:
     """The ``NeuralMemory`` layer configured from ``args``."""
-    from titans.memory import NeuralMemory
-
-    return NeuralMemory(
-        args.dims, n_heads=args.n_heads, depth=args.memory_depth, expansion=args.memory_expansion,
-        chunk_size=args.chunk_size, conv_kernel=args.conv_kernel, lr_scale=args.lr_scale,
-        use_momentum=args.memory_momentum, use_decay=args.memory_decay,
-    )
+    return NeuralMemory(args.dims, n_heads=args.n_heads, config=args.memory)
 
 
 @dataclass

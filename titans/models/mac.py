@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 import mlx.core as mx
 import mlx.nn as nn
 
-from titans.memory import NeuralMemoryCache, l2_normalize, memory_read
+from titans.ops.memory import l2_normalize
+from titans.layers.neural_memory import NeuralMemoryCache
 from titans.models.base import (
     Attention, LanguageModel, MemoryGate, SwiGLU, TitansArgs, make_memory,
 )
@@ -48,6 +49,9 @@ class ModelArgs(TitansArgs):
         _checks.positive_int("segment_size", self.segment_size)
         if self.memory_input not in MEMORY_INPUTS:
             raise ValueError(f"memory_input must be one of {MEMORY_INPUTS}, got {self.memory_input!r}")
+        if self.segment_size % self.memory.chunk_size:
+            raise ValueError(f"segment_size ({self.segment_size}) must be a multiple of memory.chunk_size "
+                             f"({self.memory.chunk_size}): eq. 21 reads the memory at segment starts")
 
 
 @dataclass
@@ -121,7 +125,7 @@ class Block(nn.Module):
         if cache.position % self.segment_size == 0:
             self._start_segment(cache, B, x.dtype)
         q = l2_normalize(self.memory.split_heads(silu(self.read_proj(x))))
-        h = self.memory.output(memory_read(cache.segment_weights, q).astype(x.dtype), x)
+        h = self.memory.output(self.memory.read(cache.segment_weights, q).astype(x.dtype), x)
         y = self._window_attention(h, x, cache)
         m = self.memory(y if self.memory_input == "attention_output" else x, cache.memory)
         cache.position += n

@@ -25,22 +25,19 @@ recurrence with autograd gradients, kept beside it as the definition the tests c
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+import functools
+from dataclasses import dataclass
 
 import mlx.core as mx
-import mlx.nn as nn
 
 from titans import _checks
 from titans._lazy import eval_unless_traced
 from titans.ops.activations import sigmoid, silu
-from titans.ops.conv import short_conv
 
 __all__ = [
     "MemoryState",
-    "NeuralMemory",
-    "NeuralMemoryCache",
     "chunk_coefficients",
+    "l2_normalize",
     "memory_loss",
     "memory_read",
     "memory_scan",
@@ -88,27 +85,42 @@ def _mT(x: mx.array) -> mx.array:
     return mx.swapaxes(x, -1, -2)
 
 
-def memory_read(weights, x: mx.array) -> mx.array:
-    """``M*(x)``: apply the memory MLP to rows of ``x`` (..., T, d_in) without updating it."""
+# Added under the square root of ‖z‖² when the memory's output is normalized (``normalize_output``).
+_NORM_EPS = 1e-6
+
+
+def _unit(z: mx.array) -> tuple[mx.array, mx.array]:
+    """``(z / ‖z‖, ‖z‖)`` along the last axis, with ``_NORM_EPS`` under the root."""
+    norm = mx.sqrt(mx.sum(mx.square(z), axis=-1, keepdims=True) + _NORM_EPS)
+    return z / norm, norm
+
+
+def memory_read(weights, x: mx.array, *, normalize_output: bool = False) -> mx.array:
+    """``M*(x)``: apply the memory MLP to rows of ``x`` (..., T, d_in) without updating it.
+
+    ``normalize_output`` returns ``MLP(x) / ‖MLP(x)‖``: the memory predicts unit vectors, so the
+    loss of eq. 12 no longer grows with the weights (see ``memory_scan``)."""
     h = x
     for layer, w in enumerate(weights):
         h = h @ _mT(w)
         if layer < len(weights) - 1:
             h = silu(h)
-    return h
+    return _unit(h)[0] if normalize_output else h
 
 
-def memory_loss(weights, k: mx.array, v: mx.array) -> mx.array:
+def memory_loss(weights, k: mx.array, v: mx.array, *, normalize_output: bool = False) -> mx.array:
     """Eq. 12 summed over tokens and features: ``Σ_t ‖M(k_t) − v_t‖²``."""
-    return mx.sum(mx.square(memory_read(weights, k) - v))
+    return mx.sum(mx.square(memory_read(weights, k, normalize_output=normalize_output) - v))
 
 
-def _forward_backward(weights, k: mx.array, v: mx.array):
+def _forward_backward(weights, k: mx.array, v: mx.array, normalize_output: bool = False):
     """Per-token layer inputs ``a`` and output gradients ``g`` of eq. 12 at ``weights``.
 
     The gradient of ``‖M(k_i) − v_i‖²`` w.r.t. layer ``l`` is ``g_i^{(l)} a_i^{(l)ᵀ}``. Each
     sigmoid is computed once and reused for SiLU'(z) = s (1 + z (1 − s)): on CPU the
-    transcendental ops, not the matmuls, dominate this step.
+    transcendental ops, not the matmuls, dominate this step. With ``normalize_output`` the error
+    ``e = 2(n − v)`` at ``n = z/‖z‖`` is carried back through the normalization:
+    ``(e − n (n·e)) / ‖z‖``.
     """
     n_layers = len(weights)
     inputs, slopes = [k], []
@@ -121,7 +133,12 @@ def _forward_backward(weights, k: mx.array, v: mx.array):
             inputs.append(h)
             slopes.append(s * (1 + z * (1 - s)))
     out_grads = [None] * n_layers
-    g = 2 * (z - v)
+    if normalize_output:
+        n, norm = _unit(z)
+        e = 2 * (n - v)
+        g = (e - n * mx.sum(n * e, axis=-1, keepdims=True)) / norm
+    else:
+        g = 2 * (z - v)
     for layer in range(n_layers - 1, -1, -1):
         out_grads[layer] = g
         if layer > 0:
@@ -165,10 +182,10 @@ def chunk_coefficients(lr: mx.array, momentum: mx.array, decay: mx.array):
     return beta, f, G, m[..., -1], n_end
 
 
-def _scan_chunk(start_w, start_s, anchor, q, k, v, coefficients):
+def _scan_chunk(start_w, start_s, anchor, q, k, v, coefficients, normalize_output=False):
     """One chunk (or part of one) in the dual form; returns outputs and the chunk-end state."""
     beta, f, G, m_end, n_end = coefficients
-    inputs, out_grads = _forward_backward(anchor, k, v)
+    inputs, out_grads = _forward_backward(anchor, k, v, normalize_output)
     h = q
     n_layers = len(start_w)
     for layer in range(n_layers):
@@ -177,7 +194,7 @@ def _scan_chunk(start_w, start_s, anchor, q, k, v, coefficients):
             + f[..., None] * (h @ _mT(start_s[layer]))
             - ((h @ _mT(inputs[layer])) * G) @ out_grads[layer]
         )
-        h = silu(z) if layer < n_layers - 1 else z
+        h = silu(z) if layer < n_layers - 1 else (_unit(z)[0] if normalize_output else z)
     g_end = G[..., -1, :, None]
     new_w, new_s = [], []
     for layer in range(n_layers):
@@ -196,8 +213,10 @@ def _scan_chunk(start_w, start_s, anchor, q, k, v, coefficients):
 # --------------------------------------------------------------------------------------------
 
 
-def _validate(weights, q, k, v, lr, momentum, decay, chunk_size, state):
+def _validate(weights, q, k, v, lr, momentum, decay, chunk_size, state, normalize_output=False):
     _checks.positive_int("chunk_size", chunk_size)
+    if not isinstance(normalize_output, bool):
+        raise TypeError(f"normalize_output must be a bool, got {type(normalize_output).__name__} {normalize_output!r}")
     if not isinstance(weights, (tuple, list)) or len(weights) == 0:
         raise TypeError("weights must be a non-empty tuple of arrays (one per memory layer)")
     for name, x in (("q", q), ("k", k), ("v", v)):
@@ -285,10 +304,13 @@ _CHUNKS_PER_BLOCK = 16
 
 # Full chunks all have one shape, so the compiled step is traced once per configuration; partial
 # chunks (call boundaries off the grid) run uncompiled rather than trigger a new trace each.
-_scan_full_chunk = mx.compile(_scan_chunk)
+_scan_full_chunk = {
+    flag: mx.compile(functools.partial(_scan_chunk, normalize_output=flag)) for flag in (False, True)
+}
 
 
-def memory_scan(weights, q, k, v, lr, momentum, decay, chunk_size, state=None, *, validate=True):
+def memory_scan(weights, q, k, v, lr, momentum, decay, chunk_size, state=None, *, normalize_output=False,
+                validate=True):
     """Run the memory over a sequence in the chunked-parallel form (eq. 16-18).
 
     Args:
@@ -299,6 +321,12 @@ def memory_scan(weights, q, k, v, lr, momentum, decay, chunk_size, state=None, *
         lr (θ_t ≥ 0), momentum (η_t ∈ [0, 1]), decay (α_t ∈ [0, 1]): ``(..., T)``.
         chunk_size: tokens per chunk on the absolute position grid.
         state: a ``MemoryState`` from a previous call, or None (weights as given, momentum zero).
+        normalize_output: the memory is ``M(x) = MLP(x) / ‖MLP(x)‖`` instead of ``MLP(x)``. With
+            unit values the loss is then ``2 − 2 cos(MLP(k), v)``: invariant to the scale of the
+            last layer, whose gradient shrinks as its weights grow, so the inner loop cannot
+            run away by growing weights (the failure of the plain MLP under chunked updates).
+            Not in the paper, which leaves normalization inside the memory open (TTT normalizes
+            the inner model's output).
         validate: check shapes, dtypes, ranges and NaN/Inf (one host sync). Layers that build
             valid inputs by construction, or code traced by ``mx.compile``/``mx.vmap``, pass False.
 
@@ -310,7 +338,7 @@ def memory_scan(weights, q, k, v, lr, momentum, decay, chunk_size, state=None, *
         token. Splitting a sequence into consecutive calls of any lengths gives the same result.
     """
     if validate:
-        _validate(weights, q, k, v, lr, momentum, decay, chunk_size, state)
+        _validate(weights, q, k, v, lr, momentum, decay, chunk_size, state, normalize_output)
     out_dtype = q.dtype
     (q, k, v, lr, momentum, decay), state = _prepare(weights, (q, k, v, lr, momentum, decay), state)
     leading, T = q.shape[:-2], q.shape[-2]
@@ -330,7 +358,10 @@ def memory_scan(weights, q, k, v, lr, momentum, decay, chunk_size, state=None, *
 
         qs, ks, vs = (split(x, True) for x in (q, k, v))
         coefficients = chunk_coefficients(*(split(x, False) for x in (lr, momentum, decay)))
-        step = _scan_full_chunk if length == chunk_size else _scan_chunk
+        if length == chunk_size:
+            step = _scan_full_chunk[bool(normalize_output)]
+        else:
+            step = functools.partial(_scan_chunk, normalize_output=bool(normalize_output))
         for c in range(n_chunks):
             y, new_w, s = step(w, s, anchor, qs[c], ks[c], vs[c], tuple(x[c] for x in coefficients))
             outputs.append(y)
@@ -360,18 +391,19 @@ def memory_scan(weights, q, k, v, lr, momentum, decay, chunk_size, state=None, *
     return y, MemoryState(tuple(w), tuple(s), tuple(anchor), position + T)
 
 
-def memory_scan_reference(weights, q, k, v, lr, momentum, decay, chunk_size, state=None):
+def memory_scan_reference(weights, q, k, v, lr, momentum, decay, chunk_size, state=None, *,
+                          normalize_output=False):
     """Token-by-token definition of ``memory_scan`` (eq. 13-14 with eq. 16's chunk-start gradients).
 
     Gradients come from ``mx.grad`` of eq. 12, independent of the hand-written backprop of the
     fast path. Slow; for tests and small inputs only.
     """
-    _validate(weights, q, k, v, lr, momentum, decay, chunk_size, state)
+    _validate(weights, q, k, v, lr, momentum, decay, chunk_size, state, normalize_output)
     out_dtype = q.dtype
     (q, k, v, lr, momentum, decay), state = _prepare(weights, (q, k, v, lr, momentum, decay), state)
     T = q.shape[-2]
     w, s, anchor, position = list(state.weights), list(state.momentum), list(state.anchor), state.position
-    loss_grad = mx.grad(lambda ws, kt, vt: memory_loss(ws, kt, vt))
+    loss_grad = mx.grad(lambda ws, kt, vt: memory_loss(ws, kt, vt, normalize_output=normalize_output))
     ys = []
     for t in range(T):
         if (position + t) % chunk_size == 0:
@@ -380,171 +412,13 @@ def memory_scan_reference(weights, q, k, v, lr, momentum, decay, chunk_size, sta
         theta, eta, alpha = (g[..., t, None, None] for g in (lr, momentum, decay))
         s = [eta * s_l - theta * g_l for s_l, g_l in zip(s, grads)]
         w = [(1 - alpha) * w_l + s_l for w_l, s_l in zip(w, s)]
-        ys.append(memory_read(w, q[..., t : t + 1, :]))
+        ys.append(memory_read(w, q[..., t : t + 1, :], normalize_output=normalize_output))
     if (position + T) % chunk_size == 0:  # canonical: on the grid the anchor is the current weights
         anchor = list(w)
     y = mx.concatenate(ys, axis=-2).astype(out_dtype)
     return y, MemoryState(tuple(w), tuple(s), tuple(anchor), position + T)
 
 
-# --------------------------------------------------------------------------------------------
-# The layer
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class NeuralMemoryCache:
-    """Recurrent state of a ``NeuralMemory`` layer: short-conv tails and the memory state."""
-
-    conv: list = field(default_factory=lambda: [None, None, None])
-    memory: MemoryState | None = None
-
-    @property
-    def nbytes(self) -> int:
-        conv = sum(c.nbytes for c in self.conv if c is not None)
-        return conv + (self.memory.nbytes if self.memory is not None else 0)
-
-
 def l2_normalize(x: mx.array, eps: float = 1e-6) -> mx.array:
     """Scale the last axis to unit ℓ2 norm (§4.4: normalized queries and keys)."""
     return x * mx.rsqrt(mx.sum(mx.square(x), axis=-1, keepdims=True) + eps)
-
-
-class NeuralMemory(nn.Module):
-    """Multi-head neural long-term memory layer (paper §3.1, §4.4), a thin shell around ``memory_scan``.
-
-    ``x → q, k, v`` by bias-free projections, each followed by a depthwise causal short convolution
-    and SiLU (§4.4); q and k are ℓ2-normalized per head. Per-token, per-head gates
-    ``θ_t = lr_scale·σ(x W_θ)``, ``η_t = σ(x W_η)``, ``α_t = σ(x W_α)`` (the paper says only that
-    they are functions of x_t). Each head owns a memory MLP with learned initial weights. The read
-    ``y_t = M_t(q_t)`` is RMS-normalized per head, gated by ``SiLU(x W_g)`` and projected back
-    (§4.4, "normalization and gating before the final output projection").
-
-    Options the paper leaves open, with the defaults chosen here:
-        depth: memory MLP layers ``L_M`` (2; §5.5 studies 1-4).
-        expansion: hidden width of a deep memory as a multiple of ``head_dim`` (4).
-        chunk_size: tokens per chunk of the parallel form (64; not reported by the paper).
-        conv_kernel: short convolution width (4, as Mamba2 / Gated DeltaNet); 0 switches it off.
-        lr_scale: maximum of θ (0.02). With the summed loss of eq. 12, θ here equals
-            titans-pytorch's ``max_lr / d`` (its loss is a mean over d features), so 0.02 matches
-            its default ``max_lr = 1`` at head dims 32-64. Inside a chunk every gradient is taken
-            at the chunk-start weights, so repeated keys add up coherently; measured on MQAR
-            training (tiny models, 60 steps), θ scales of 0.5 (LMM, MAC) and 0.1 (MAC) diverge.
-        gate_bias_init: initial biases of (θ, η, α) before the sigmoid: θ≈0.12·lr_scale, η≈0.9,
-            α≈0.02.
-        output_gate: the §4.4 norm + gate before ``o_proj``.
-        use_momentum, use_decay: False fixes η = 0 (no past surprise) or α = 0 (no forgetting):
-            the "w/o momentum" and "w/o weight decay" ablations of Table 5.
-    """
-
-    def __init__(
-        self,
-        dims: int,
-        n_heads: int = 4,
-        head_dim: int | None = None,
-        depth: int = 2,
-        expansion: int = 4,
-        chunk_size: int = 64,
-        conv_kernel: int = 4,
-        lr_scale: float = 0.02,
-        gate_bias_init: tuple = (-2.0, 2.2, -4.0),
-        output_gate: bool = True,
-        use_momentum: bool = True,
-        use_decay: bool = True,
-    ):
-        super().__init__()
-        _checks.positive_int("dims", dims)
-        _checks.positive_int("n_heads", n_heads)
-        head_dim = dims // n_heads if head_dim is None else head_dim
-        _checks.positive_int("head_dim", head_dim)
-        _checks.positive_int("depth", depth)
-        _checks.positive_int("expansion", expansion)
-        _checks.positive_int("chunk_size", chunk_size)
-        _checks.nonnegative_int("conv_kernel", conv_kernel)
-        if not (isinstance(lr_scale, (int, float)) and lr_scale > 0 and math.isfinite(lr_scale)):
-            raise ValueError(f"lr_scale must be a positive finite number, got {lr_scale!r}")
-        self.dims, self.n_heads, self.head_dim = dims, n_heads, head_dim
-        self.depth, self.chunk_size, self.lr_scale = depth, chunk_size, float(lr_scale)
-        self.conv_kernel, self.output_gate = conv_kernel, output_gate
-        self.use_momentum, self.use_decay = use_momentum, use_decay
-        inner = n_heads * head_dim
-        self.q_proj = nn.Linear(dims, inner, bias=False)
-        self.k_proj = nn.Linear(dims, inner, bias=False)
-        self.v_proj = nn.Linear(dims, inner, bias=False)
-        if conv_kernel:
-            scale = 1 / math.sqrt(conv_kernel)
-            self.conv_weights = [mx.random.uniform(-scale, scale, (inner, conv_kernel)) for _ in range(3)]
-        self.gate_proj = nn.Linear(dims, 3 * n_heads, bias=True)
-        self.gate_proj.bias = mx.repeat(mx.array(gate_bias_init, dtype=mx.float32), n_heads)
-        widths = [head_dim] + [expansion * head_dim] * (depth - 1) + [head_dim]
-        self.memory_weights = [
-            mx.random.normal((n_heads, d_out, d_in)) / math.sqrt(d_in)
-            for d_in, d_out in zip(widths[:-1], widths[1:])
-        ]
-        self.out_norm = nn.RMSNorm(head_dim)
-        if output_gate:
-            self.out_gate_proj = nn.Linear(dims, inner, bias=False)
-        self.o_proj = nn.Linear(inner, dims, bias=False)
-
-    def make_cache(self) -> NeuralMemoryCache:
-        return NeuralMemoryCache()
-
-    def split_heads(self, x: mx.array) -> mx.array:
-        B, T, _ = x.shape
-        return x.reshape(B, T, self.n_heads, self.head_dim).transpose(0, 2, 1, 3)
-
-    def projections(self, x: mx.array, cache: NeuralMemoryCache | None = None):
-        """``(q, k, v, lr, momentum, decay)`` in head layout, as fed to ``memory_scan``."""
-        qkv = []
-        for i, proj in enumerate((self.q_proj, self.k_proj, self.v_proj)):
-            h = proj(x)
-            if self.conv_kernel:
-                h, tail = short_conv(h, self.conv_weights[i], cache.conv[i] if cache else None)
-                if cache is not None:
-                    cache.conv[i] = tail
-            qkv.append(self.split_heads(silu(h)))
-        q, k, v = qkv
-        q, k = l2_normalize(q), l2_normalize(k)
-        gates = sigmoid(self.gate_proj(x)).transpose(0, 2, 1)  # (B, 3H, T)
-        H = self.n_heads
-        lr = self.lr_scale * gates[:, :H]
-        momentum = gates[:, H : 2 * H] if self.use_momentum else mx.zeros_like(lr)
-        decay = gates[:, 2 * H :] if self.use_decay else mx.zeros_like(lr)
-        return q, k, v, lr, momentum, decay
-
-    def __call__(self, x: mx.array, cache: NeuralMemoryCache | None = None) -> mx.array:
-        """``x`` (B, T, dims) → (B, T, dims). With a cache, continues from (and updates) it."""
-        _checks.float_array("x", x, ndim=3)
-        if x.shape[-1] != self.dims:
-            raise ValueError(f"x must have {self.dims} features, got shape {x.shape}")
-        if x.shape[1] == 0:
-            raise ValueError("x is empty: the sequence length is 0")
-        q, k, v, lr, momentum, decay = self.projections(x, cache)
-        weights = tuple(w.astype(q.dtype) for w in self.memory_weights)
-        y, state = memory_scan(
-            weights, q, k, v, lr, momentum, decay, self.chunk_size,
-            state=cache.memory if cache is not None else None, validate=False,
-        )
-        if cache is not None:
-            cache.memory = state
-        return self.output(y, x)
-
-    def output(self, y: mx.array, x: mx.array) -> mx.array:
-        """Per-head norm, gate and output projection of memory reads ``y`` (B, H, T, head_dim)."""
-        B, _, T, _ = y.shape
-        y = self.out_norm(y).transpose(0, 2, 1, 3).reshape(B, T, -1)
-        if self.output_gate:
-            y = y * silu(self.out_gate_proj(x))
-        return self.o_proj(y)
-
-    def step(self, x: mx.array, cache: NeuralMemoryCache) -> mx.array:
-        """Decode one token: ``x`` (B, dims) or (B, 1, dims); updates ``cache`` in place."""
-        if not isinstance(cache, NeuralMemoryCache):
-            raise TypeError(f"cache must be a NeuralMemoryCache, got {type(cache).__name__}")
-        squeeze = x.ndim == 2
-        if squeeze:
-            x = x[:, None, :]
-        if x.ndim != 3 or x.shape[1] != 1:
-            raise ValueError(f"step takes one token: x of shape (B, dims) or (B, 1, dims), got {x.shape}")
-        out = self(x, cache)
-        return out[:, 0] if squeeze else out
