@@ -5,6 +5,7 @@ from __future__ import annotations
 import numbers
 
 import mlx.core as mx
+import numpy as np
 
 FLOAT_DTYPES = (mx.float16, mx.bfloat16, mx.float32, mx.float64)
 
@@ -72,8 +73,10 @@ def finite_and_bounded(arrays: dict, bounds: dict) -> None:
             raise ValueError(f"{name} must lie in {interval}, found {found}")
 
 
-def token_ids(name: str, tokens, vocab_size: int) -> mx.array:
-    """Integer token ids of shape (batch, time), each in [0, vocab_size)."""
+def token_shape(name: str, tokens) -> mx.array:
+    """An integer ``mx.array`` of shape (batch, time), both non-empty. No host sync (it runs inside
+    every forward, also under ``mx.compile``); the id range is checked where data enters
+    (``token_ids``)."""
     if not isinstance(tokens, mx.array):
         raise TypeError(f"{name} must be an mx.array of integer token ids, got {type(tokens).__name__}")
     if not mx.issubdtype(tokens.dtype, mx.integer):
@@ -82,7 +85,21 @@ def token_ids(name: str, tokens, vocab_size: int) -> mx.array:
         raise ValueError(f"{name} must have shape (batch, time), got {tuple(tokens.shape)}")
     if tokens.shape[1] == 0 or tokens.shape[0] == 0:
         raise ValueError(f"{name} is empty: shape {tuple(tokens.shape)}")
-    lo, hi = mx.min(tokens).item(), mx.max(tokens).item()
+    return tokens
+
+
+def token_ids(name: str, tokens, vocab_size: int):
+    """``token_shape`` plus every id in [0, vocab_size); takes NumPy arrays (no device sync) or
+    ``mx.array`` (one host sync). For data entering training, evaluation or the CLI."""
+    if isinstance(tokens, np.ndarray):
+        if not np.issubdtype(tokens.dtype, np.integer):
+            raise TypeError(f"{name} must have an integer dtype, got {tokens.dtype}")
+        if tokens.ndim != 2 or tokens.size == 0:
+            raise ValueError(f"{name} must have a non-empty shape (batch, time), got {tokens.shape}")
+        lo, hi = int(tokens.min()), int(tokens.max())
+    else:
+        token_shape(name, tokens)
+        lo, hi = mx.min(tokens).item(), mx.max(tokens).item()
     if lo < 0 or hi >= vocab_size:
         raise ValueError(f"{name} must lie in [0, {vocab_size}), found values in [{lo}, {hi}]")
     return tokens

@@ -42,7 +42,11 @@ TASKS = {
 
 @dataclass
 class TrainConfig:
-    """One training run: a model at a size, a task, and the optimization schedule."""
+    """One training run: a model at a size, a task, and the optimization schedule.
+
+    ``sync_every``: steps between host reads of the loss (divergence is found at most that late);
+    ``curve_every``: steps between validation-accuracy points of the learning curve (0: none),
+    on ``eval_examples`` held-out sequences; ``compile``: compile the training step."""
 
     model: str = "transformer"
     size: str = "tiny"
@@ -59,12 +63,19 @@ class TrainConfig:
     grad_clip: float = 1.0
     seed: int = 0
     log_every: int = 50
+    sync_every: int = 10
+    curve_every: int = 0
+    eval_examples: int = 256
+    compile: bool = True
 
     def __post_init__(self):
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {sorted(TASKS)}, got {self.task!r}")
-        for name in ("seq_len", "batch_size", "steps", "log_every"):
+        for name in ("seq_len", "batch_size", "steps", "log_every", "sync_every", "eval_examples"):
             _checks.positive_int(name, getattr(self, name))
+        _checks.nonnegative_int("curve_every", self.curve_every)
+        if not isinstance(self.compile, bool):
+            raise TypeError(f"compile must be a bool, got {self.compile!r}")
         _checks.nonnegative_int("warmup", self.warmup)
         _checks.nonnegative_int("seed", self.seed)
         for name in ("lr", "grad_clip"):
@@ -109,48 +120,113 @@ def schedule(config: TrainConfig):
 
 @dataclass
 class TrainResult:
+    """``losses`` and ``accuracies`` per step on the training batches; ``curve`` is
+    ``[(step, validation accuracy)]`` every ``config.curve_every`` steps (empty if 0)."""
+
     config: TrainConfig
     losses: list
+    accuracies: list
+    curve: list
     final_loss: float
     seconds: float
     tokens_per_s: float
     diverged: bool
 
 
+def make_step(model, optimizer, grad_clip: float, *, compiled: bool = True):
+    """One optimization step ``step(inputs, targets) -> (loss, accuracy)`` (mlx-lm style): the
+    model, optimizer and random states are the compiled function's implicit inputs and outputs,
+    so the whole forward, backward, clipping and AdamW update is one compiled graph."""
+    value_and_grad = nn.value_and_grad(model, loss_and_accuracy)
+
+    def step(inputs, targets):
+        (loss, acc), grads = value_and_grad(model, inputs, targets)
+        grads, _ = optim.clip_grad_norm(grads, grad_clip)
+        optimizer.update(model, grads)
+        return loss, acc
+
+    if not compiled:
+        return step
+    state = [model.state, optimizer.state, mx.random.state]
+    return mx.compile(step, inputs=state, outputs=state)
+
+
 def train(config: TrainConfig, *, model=None, log=sys.stderr) -> tuple[nn.Module, TrainResult]:
     """Train ``config.model`` on ``config.task``; returns the model and a summary.
 
-    A non-finite loss stops the run and is reported as ``diverged`` (never silently continued).
+    Steps are dispatched asynchronously and the host reads the losses back every ``sync_every``
+    steps (each batch is generated while the previous step computes). A non-finite loss stops
+    the run at that step and is reported as ``diverged`` (never silently continued); the model
+    is then left as it was after the steps that were dispatched.
     """
     if model is None:
         model = create_model(config.model, config.size, seed=config.seed, **config.model_options)
     mx.random.seed(config.seed)
     optimizer = optim.AdamW(learning_rate=schedule(config), weight_decay=config.weight_decay)
-    value_and_grad = nn.value_and_grad(model, loss_and_accuracy)
-    losses, diverged, start = [], False, time.perf_counter()
-    tokens_seen = 0
+    optimizer.init(model.trainable_parameters())
+    step_fn = make_step(model, optimizer, config.grad_clip, compiled=config.compile)
+    state = [model.state, optimizer.state]
+    validation = None
+    if config.curve_every:
+        validation = task_batch(config.task, config.eval_examples, config.seq_len,
+                                _data_seed(config.seed, 0, "eval") + 1, **config.task_options)
+    losses, accuracies, curve, pending = [], [], [], []
+    diverged, tokens_seen, start = False, 0, time.perf_counter()
+    vocab = model.args.vocab_size
+
+    def sync() -> bool:
+        """Read back the pending losses; False at the first non-finite one."""
+        nonlocal diverged
+        for step_index, loss, acc in pending:
+            value = loss.item()
+            losses.append(value)
+            accuracies.append(acc.item())
+            if not math.isfinite(value):
+                diverged = True
+                if log is not None:
+                    print(f"[train {config.model}] step {step_index}: loss is {value}; stopping (diverged)", file=log)
+                break
+        pending.clear()
+        return not diverged
+
     for step in range(config.steps):
         batch = task_batch(config.task, config.batch_size, config.seq_len, _data_seed(config.seed, step, "train"),
                            **config.task_options)
-        inputs, targets = mx.array(batch.inputs), mx.array(batch.targets)
-        (loss, acc), grads = value_and_grad(model, inputs, targets)
-        grads, _ = optim.clip_grad_norm(grads, config.grad_clip)
-        optimizer.update(model, grads)
-        mx.eval(model.parameters(), optimizer.state, loss, acc)
-        tokens_seen += inputs.size
-        loss_value = loss.item()
-        losses.append(loss_value)
-        if not math.isfinite(loss_value):
-            diverged = True
-            print(f"[train {config.model}] step {step}: loss is {loss_value}; stopping (diverged)", file=log)
-            break
-        if log is not None and ((step + 1) % config.log_every == 0 or step + 1 == config.steps):
+        if step == 0:
+            _checks.token_ids("task inputs", batch.inputs, vocab)
+        loss, acc = step_fn(mx.array(batch.inputs), mx.array(batch.targets))
+        mx.async_eval(state, loss, acc)
+        pending.append((step, loss, acc))
+        tokens_seen += batch.inputs.size
+        last = step + 1 == config.steps
+        curve_due = bool(config.curve_every) and ((step + 1) % config.curve_every == 0 or last)
+        log_due = log is not None and ((step + 1) % config.log_every == 0 or last)
+        if len(pending) >= config.sync_every or last or curve_due or log_due:
+            if not sync():
+                break
+        if curve_due:
+            curve.append((step + 1, batch_accuracy(model, validation)))
+        if log_due:
             elapsed = time.perf_counter() - start
             print(f"[train {config.model}/{config.task} lr={config.lr:g}] step {step + 1}/{config.steps} "
-                  f"loss {loss_value:.3f} acc {acc.item():.3f} {tokens_seen / elapsed:,.0f} tok/s", file=log, flush=True)
+                  f"loss {losses[-1]:.3f} acc {accuracies[-1]:.3f} {tokens_seen / elapsed:,.0f} tok/s",
+                  file=log, flush=True)
     seconds = time.perf_counter() - start
     tail = losses[-max(1, len(losses) // 10):]
-    return model, TrainResult(config, losses, float(np.mean(tail)), seconds, tokens_seen / seconds, diverged)
+    return model, TrainResult(config, losses, accuracies, curve, float(np.mean(tail)), seconds,
+                              tokens_seen / seconds, diverged)
+
+
+def batch_accuracy(model, batch: tasks.TaskBatch, batch_size: int = 64) -> float:
+    """Exact-match accuracy of ``model`` over the scored positions of ``batch``."""
+    hits = total = 0
+    for i in range(0, len(batch.inputs), batch_size):
+        inputs, targets = batch.inputs[i : i + batch_size], batch.targets[i : i + batch_size]
+        predictions = np.array(mx.argmax(model(mx.array(inputs)), axis=-1))
+        scored = targets != tasks.IGNORE
+        hits += int(((predictions == targets) & scored).sum())
+        total += int(scored.sum())
+    return hits / max(total, 1)
 
 
 def evaluate(model, task: str, *, seq_len: int, n_examples: int = 256, batch_size: int = 64, seed: int = 0,
@@ -165,6 +241,8 @@ def evaluate(model, task: str, *, seq_len: int, n_examples: int = 256, batch_siz
     for i in range(math.ceil(n_examples / batch_size)):
         batch = task_batch(task, min(batch_size, n_examples - i * batch_size), seq_len,
                            _data_seed(seed, i, "eval"), **options)
+        if hasattr(model, "args"):
+            _checks.token_ids("task inputs", batch.inputs, model.args.vocab_size)
         logits = model(mx.array(batch.inputs))
         predictions = np.array(mx.argmax(logits, axis=-1))
         scored = batch.targets != tasks.IGNORE
