@@ -29,21 +29,22 @@ REPO = Path(__file__).resolve().parents[1]
 # --------------------------------------------------------------------------------------------
 
 FAKE_REGISTRY = """
-from claims.registry import Claim
+from claims.registry import Amendment, Claim
 
 _S = {"ci": {"desc": "tiny", "n": 3}, "full": {"desc": "big", "n": 30}}
 
 
-def _c(cid, direction=">=", threshold=0.5):
+def _c(cid, direction=">=", threshold=0.5, amendments=()):
     return Claim(id=cid, statement=f"seed: fake claim {cid}", source="tests", metric="score",
                  direction=direction, threshold=threshold, scales=_S, test="test_fake.py",
-                 kind="paper")
+                 kind="paper", amendments=amendments)
 
 
 CLAIMS = {c.id: c for c in [
     _c("fake.pass"), _c("fake.xfail", threshold=0.9), _c("fake.error"), _c("fake.xpass"),
     _c("fake.fail"), _c("fake.xfail-crash"), _c("fake.setup-error"), _c("fake.skip"),
     _c("fake.unrun"),
+    _c("fake.inconclusive", amendments=(Amendment("2026-01-01", "more seeds", "noise", "0.4 on 1 seed"),)),
 ]}
 """
 
@@ -70,6 +71,14 @@ def test_pass(claim, claim_record, scale):
 def test_xfail(claim, claim_record):
     claim_record.value("score", 0.4)
     assert claim.holds(0.4), claim.describe(0.4)
+
+
+@pytest.mark.claim("fake.inconclusive")
+def test_inconclusive(claim, claim_record):
+    from titans.reporting.verdicts import settle
+    summary = mean_ci([0.2, 0.9, 0.5])
+    claim_record.value("score", summary)
+    settle(claim, summary)
 
 
 @pytest.mark.claim("fake.error")
@@ -154,6 +163,7 @@ EXPECTED = {
     "test_xfail_crash": (R.ERROR, "xfailed"),
     "test_setup_error": (R.ERROR, "error"),
     "test_slow": (R.SKIPPED, "skipped"),
+    "test_inconclusive": (R.INCONCLUSIVE, "skipped"),
 }
 
 
@@ -164,7 +174,7 @@ EXPECTED = {
 
 def test_report_rows_and_verdicts(project: pytest.Pytester):
     result = _run(project, "--junitxml=junit.xml")
-    result.assert_outcomes(passed=2, failed=3, xfailed=2, errors=1, skipped=1)
+    result.assert_outcomes(passed=2, failed=3, xfailed=2, errors=1, skipped=2)
 
     doc = json.loads((project.path / "reports" / "claims.json").read_text())
     rows = _by_test(doc)
@@ -187,7 +197,8 @@ def test_report_rows_and_verdicts(project: pytest.Pytester):
     assert ok["figure"] == "figures/fake.pass.png"
 
     xf = rows["test_xfail"]
-    assert xf["reason"] == "toy scale: measured 0.4 < 0.9" and xf["values"][0]["mean"] == 0.4
+    assert xf["reason"].startswith("toy scale: measured 0.4 < 0.9 Measured: ") and xf["values"][0]["mean"] == 0.4
+    assert "fake.xfail: measured 0.4 vs threshold >= 0.9" in xf["reason"]  # the run's own number
     assert "measured 0.4 vs threshold >= 0.9" in xf["message"]
     assert rows["test_error"]["exception"]["type"] == "ZeroDivisionError"
     assert "ZeroDivisionError" in rows["test_error"]["reason"]
@@ -197,6 +208,8 @@ def test_report_rows_and_verdicts(project: pytest.Pytester):
     assert "TypeError" in rows["test_xfail_crash"]["reason"] and "raises=AssertionError" in rows["test_xfail_crash"]["reason"]
     assert "RuntimeError" in rows["test_setup_error"]["reason"]
     assert "--scale=full" in rows["test_slow"]["reason"]
+    assert "inconclusive: the interval straddles the threshold" in rows["test_inconclusive"]["reason"]
+    assert doc["counts"][R.INCONCLUSIVE] == 1
     assert doc["claims"]["fake.pass"]["threshold"] == 0.5
     assert "mlx" in doc["environment"] and "blas" in doc["environment"]
 
@@ -213,6 +226,8 @@ def test_report_rows_and_verdicts(project: pytest.Pytester):
     assert ">= 0.9" in table["test_xfail"]
     assert "**error**" in table["test_error"]
     assert "**unexpectedly passed (remove xfail)**" in table["test_xpass"]
+    assert "| inconclusive |" in table["test_inconclusive"]
+    assert "## Amendments" in md and "`fake.inconclusive` (2026-01-01): more seeds" in md and "*Before:* 0.4 on 1 seed" in md
     unrun = [line for line in md.splitlines() if "`fake.unrun`" in line]
     assert len(unrun) == 1 and "| not run |" in unrun[0] and "`test_fake.py`" in unrun[0]
 
@@ -300,7 +315,7 @@ def test_records_travel_under_xdist(project: pytest.Pytester):
     pytest.importorskip("xdist")
     result = _run(project, "-n", "2")
     assert "2 workers" in result.stdout.str()
-    result.assert_outcomes(passed=2, failed=3, xfailed=2, errors=1, skipped=1)
+    result.assert_outcomes(passed=2, failed=3, xfailed=2, errors=1, skipped=2)
     assert result.stdout.str().count("written: ") == 2  # only the controller writes
     rows = _by_test(json.loads((project.path / "reports" / "claims.json").read_text()))
     for test, (verdict, _) in EXPECTED.items():
@@ -486,11 +501,13 @@ def test_registry_is_well_formed():
     for cid, c in CLAIMS.items():
         assert c.id == cid and c.direction in DIRECTIONS
         assert re.fullmatch(r"[a-z0-9]+\.[a-z0-9-]+", cid), cid
-        assert c.statement.startswith(("paper Abstract: \"", "ref ", "seed")), cid
+        assert c.statement.startswith(("paper Abstract: \"", "ref ", "seed", "harness")), cid
         assert c.test.startswith("claims/test_") and ".py" in c.test, cid
         assert {"ci", "full"} <= set(c.scales) and all("desc" in p for p in c.scales.values()), cid
         if c.kind == "failure-case" or c.kind == "reviewer":
             assert c.statement.startswith("seed ("), cid
+        if c.kind == "control":
+            assert c.statement.startswith("harness"), cid
         json.dumps(c.to_dict())  # serializable for claims.json
 
 

@@ -121,6 +121,7 @@ STYLE: dict[str, Any] = {
     "verdict_marks": {
         "supported": "✓",
         "not reproduced": "✗",
+        "inconclusive": "◐",
         "error": "⚠",
         "unexpectedly passed (remove xfail)": "!",
         "skipped": "○",

@@ -40,9 +40,14 @@ SUPPORTED = "supported"
 NOT_REPRODUCED = "not reproduced"
 ERROR = "error"
 XPASSED = "unexpectedly passed (remove xfail)"
+INCONCLUSIVE = "inconclusive"
 SKIPPED = "skipped"
 NOT_RUN = "not run"
-VERDICTS = (SUPPORTED, NOT_REPRODUCED, XPASSED, ERROR, SKIPPED, NOT_RUN)
+VERDICTS = (SUPPORTED, NOT_REPRODUCED, INCONCLUSIVE, XPASSED, ERROR, SKIPPED, NOT_RUN)
+# A test that skips with a reason starting with this word reports the verdict *inconclusive*
+# (``titans.reporting.verdicts.inconclusive``): measured, but the interval straddles the threshold
+# or a model it compares did not learn.
+INCONCLUSIVE_PREFIX = "inconclusive"
 
 XPASS_STRICT_PREFIX = "[XPASS(strict)]"
 
@@ -253,7 +258,8 @@ class ClaimTestResult:
                 return ERROR
             return NOT_REPRODUCED
         if setup == "skipped" or call == "skipped":
-            return SKIPPED
+            reason = (self.skip_reason or "").removeprefix("Skipped: ")
+            return INCONCLUSIVE if reason.startswith(INCONCLUSIVE_PREFIX) else SKIPPED
         if call == "passed":
             return SUPPORTED
         return ERROR  # incomplete (interrupted)
@@ -282,7 +288,8 @@ class ClaimTestResult:
             return f"xfail reason was: {why}"
         if v == NOT_REPRODUCED:
             if self.wasxfail is not None:
-                return self.wasxfail
+                measured = (self.message or "").strip().splitlines()
+                return f"{self.wasxfail} Measured: {measured[0]}" if measured else self.wasxfail
             first = (self.message or crash).strip().splitlines() or [""]
             return f"FAILED, not marked xfail: {first[0]}"
         if v == ERROR:
@@ -291,7 +298,7 @@ class ClaimTestResult:
             if self.exception is not None:
                 return f"{crash} (in {exc.get('when', '?')})"
             return self.message or "test did not complete"
-        if v == SKIPPED:
+        if v in (SKIPPED, INCONCLUSIVE):
             return self.skip_reason or ""
         return ""
 
@@ -419,6 +426,7 @@ def build_rows(
             kind=getattr(c, "kind", None),
             figure=figure(r.claim_id),
             scale=r.scale or default_scale,
+            amendments=[a.to_dict() for a in getattr(c, "amendments", ())],
         )
         rows.append(row)
     for claim_id, c in claims.items():
@@ -436,6 +444,7 @@ def build_rows(
                 "threshold": c.threshold_text,
                 "statement": c.statement,
                 "kind": c.kind,
+                "amendments": [a.to_dict() for a in getattr(c, "amendments", ())],
                 "figure": figure(claim_id),
                 "values": [],
                 "seeds": None,
@@ -474,7 +483,9 @@ def render_markdown(rows: list[dict[str, Any]], meta: Mapping[str, Any]) -> str:
     lines += [
         "",
         "*supported* = the test passed against the registered threshold; *not reproduced* = the "
-        "assertion failed (expected failures are `xfail(strict=True)` with their reason); *error* = "
+        "assertion failed (expected failures are `xfail(strict=True)` with their reason); "
+        "*inconclusive* = measured, but the 95% interval straddles the threshold or a compared model "
+        "did not learn (its learning control failed); *error* = "
         "the test crashed; *not run* = registered in `claims/registry.py` but not executed in this "
         "session.",
         "",
@@ -503,6 +514,15 @@ def render_markdown(rows: list[dict[str, Any]], meta: Mapping[str, Any]) -> str:
             )
             + " |"
         )
+    amended = {row["claim_id"]: row["amendments"] for row in rows if row.get("amendments")}
+    if amended:
+        lines += ["", "## Amendments", "",
+                  "Registered claims changed after a run: what changed, why, and what the rule in force "
+                  "before had measured.", ""]
+        for claim_id, amendments in amended.items():
+            for a in amendments:
+                lines.append(f"- `{claim_id}` ({a['date']}): {_cell(a['what'])} *Why:* {_cell(a['why'])} "
+                             f"*Before:* {_cell(a['before'])}")
     notes = [(row["claim_id"], row["nodeid"], n) for row in rows for n in row.get("notes") or []]
     if notes:
         lines += ["", "## Notes", ""]
