@@ -6,7 +6,8 @@ property-based edge cases (issue 5).
   between pieces: constant memory). The weight norm is recorded after every piece; the test asserts
   every state finite and reports ``max ‖M‖_F`` over the second half / over the first half. Two
   configurations, one row each: the gates a fresh ``NeuralMemory`` starts with (L_M = 2, hidden
-  ``2 d_k``, chunk 64, ``θ = lr_scale σ(b_θ)``, ``η = σ(b_η)``, ``α = σ(b_α)`` from its defaults) and
+  ``2 d_k``, chunk 64, ``θ = lr_scale σ(b_θ)``, ``η = σ(b_η)``, ``α = σ(b_α)`` of
+  ``MemoryConfig.paper()``, the initialization registered with the claim) and
   the recall default of ``claims/mixers.py`` (matrix memory, token recurrence, α = 0). The first
   half includes the initial weights (t = 0); that was added after the first run, where the
   NeuralMemory-gate memory had collapsed to 0 within the first piece and the ratio read 0/0. The
@@ -46,8 +47,9 @@ def _sigmoid(x: float) -> float:
 
 
 def neural_memory_initial_gates() -> dict:
-    """θ, η, α of a freshly initialised ``NeuralMemory`` (the ``MemoryConfig`` defaults)."""
-    config = MemoryConfig()
+    """θ, η, α of the registered protocol: the gates a ``NeuralMemory`` started with when the claim
+    was registered, i.e. ``MemoryConfig.paper()`` (θ = 0.02 σ(−2), η = σ(2.2), α = σ(−4))."""
+    config = MemoryConfig.paper()
     b_theta, b_eta, b_alpha = config.gate_bias
     return dict(theta=config.lr_scale * _sigmoid(b_theta), eta=config.momentum_max * _sigmoid(b_eta),
                 alpha=_sigmoid(b_alpha), chunk=config.chunk_size)

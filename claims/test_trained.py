@@ -1,153 +1,277 @@
-"""Trained comparison: Titans variants vs Transformer++ (full and sliding-window) and RetNet at the
-same parameter budget, on the far-pointer task (protocol: ``claims.registry._TRAINED``).
+"""The trained tier: learning controls, trained comparisons and training stability.
 
-Every model is trained in the run (never loaded from committed weights or numbers). For each model
-and seed the learning rate is chosen from the grid by accuracy on validation data (its own seeds);
-the reported accuracies come from separate evaluation data at the training length and beyond the
-attention window. "Titans" in a comparison is the best Titans variant trained, as zoology reports
-the best learning rate.
+Every model is trained in the run (never loaded from committed weights or numbers) by
+``claims.training``, which runs the configurations in parallel worker processes and caches them
+for the session: the comparisons reuse the control runs. Protocols live in the registry
+(``_CONTROL`` and the claims' ``scales``).
+
+* ``trained.models-learn`` (one row per model) -- the learning control: in-window far-pointer
+  recall at the training length, over seeds, no run diverging. A comparison that involves a model
+  which failed its control is *inconclusive (did not learn)*.
+* ``trained.titans-vs-transformer-moderate`` / ``failure.benchmark-sensitivity`` (one row per
+  Titans variant) -- per-seed accuracy differences against Transformer++ at the training length,
+  and against sliding-window Transformer++ at 4x the window.
+* ``failure.training-instability`` -- the paper-literal memory over a θ x lr grid, and the
+  stabilized default memory over the lr grid.
+* Full scale only: the Table 5 ablations and the schedule ranking.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
+import math
+from dataclasses import asdict
 
 import numpy as np
 import pytest
 
 from claims.registry import CLAIMS
+from claims.training import TrainingRun, run_trainings
+from titans.layers.neural_memory import MemoryConfig
 from titans.reporting import mean_ci
-from titans.train import TrainConfig, evaluate, train
+from titans.reporting.verdicts import inconclusive, settle
 
-VALIDATION_SEED_OFFSET = 10_000  # selection data never overlaps the reported evaluation data
-
-# Verdicts measured at CI scale (the measured numbers are in the report); full scale is open.
-NOT_REPRODUCED_AT_CI = {
-    "trained.titans-vs-transformer-moderate": (
-        "not reproduced at CI scale: after 200 steps Transformer++ solves most far-pointer queries while "
-        "LMM and MAC (and RetNet) are still at chance; in a 400-step probe MAC began learning only after "
-        "~250 steps. Recurrent and hybrid mixers learn this recall task later (as zoology reports for "
-        "recurrent models); whether the gap closes is the full-scale protocol's question."),
-    "failure.benchmark-sensitivity": (
-        "not reproduced at CI scale: the Titans variants are still at chance after 200 steps, so they show "
-        "no advantage at 4x the window, where sliding-window Transformer++ has fallen to ~25%."),
-    "failure.training-instability": (
-        "the failure is present at CI scale: with theta max 1.0 all 6 runs (tiny LMM and MAC, 3 seeds) "
-        "diverge to a non-finite loss; the inner memory explodes when repeated keys add their "
-        "chunk-start gradients under momentum near 1 (the default theta max 0.02 trains finitely)."),
-}
+CONTROL = "trained.models-learn"
+MODELS = ("lmm", "mac", "mag", "mal", "transformer", "transformer_swa", "retnet")
+TITANS = ("lmm", "mac", "mag", "mal")
 
 
 def _protocol(scale: str) -> dict:
-    return dict(CLAIMS["trained.titans-vs-transformer-moderate"].scales[scale])
+    return dict(CLAIMS[CONTROL].scales[scale])
 
 
-def _overrides(name: str, protocol: dict, extra: tuple) -> dict:
-    """Model options: the protocol's window for the windowed models, plus ablation overrides."""
-    options = dict(extra)
+def _run(name: str, seed: int, lr: float, p: dict, *, steps: int | None = None, model_options=None,
+         curve_every: int | None = None, evaluate: bool = True) -> TrainingRun:
+    options = dict(model_options or {})
     if name in ("transformer_swa", "mag", "mal"):
-        options.setdefault("window", protocol["window"])
-    return options
-
-
-@lru_cache(maxsize=None)
-def _train_and_evaluate(name: str, seed: int, lr: float, steps: int, scale: str, extra: tuple = ()) -> dict:
-    """Train one configuration; accuracy per evaluation length and on validation data."""
-    p = _protocol(scale)
-    config = TrainConfig(
-        model=name, size=p["size"], model_options=_overrides(name, p, extra), task=p["task"],
-        task_options=dict(p["task_options"]), seq_len=p["train_length"], batch_size=p["batch_size"],
-        steps=steps, lr=lr, warmup=min(30, steps // 10), seed=seed, log_every=max(steps // 4, 1),
+        options.setdefault("window", p["window"])
+    return TrainingRun.make(
+        model=name, seed=seed, lr=lr, steps=steps or p["steps"], task=p["task"], seq_len=p["train_length"],
+        task_options=p["task_options"], model_options=options, size=p["size"], batch_size=p["batch_size"],
+        eval_lengths=tuple(p["eval_lengths"]) if evaluate else (), eval_examples=p["eval_examples"],
+        curve_every=p["curve_every"] if curve_every is None else curve_every,
     )
-    model, result = train(config)
-    if result.diverged:
-        return {"diverged": True, "validation": float("nan"), "accuracy": {}, "loss": float("nan")}
-    options = dict(p["task_options"])
-    validation = evaluate(model, p["task"], seq_len=p["train_length"], n_examples=p["eval_examples"],
-                          seed=seed + VALIDATION_SEED_OFFSET, **options)["accuracy"]
-    accuracy = {length: evaluate(model, p["task"], seq_len=length, n_examples=p["eval_examples"], seed=seed,
-                                 **options)["accuracy"] for length in p["eval_lengths"]}
-    return {"diverged": False, "validation": validation, "accuracy": accuracy, "loss": result.final_loss}
 
 
-def best_run(name: str, seed: int, scale: str, steps: int | None = None, lrs=None, extra: tuple = ()) -> dict:
-    """The run with the best validation accuracy over the learning-rate grid."""
+_SELECTED: dict = {}
+
+
+def protocol_runs(scale: str, models=MODELS, model_options=None, tag: str = "") -> dict:
+    """``{model: [outcome per seed]}`` under the control protocol: the lr of the grid with the best
+    seed-0 validation accuracy (zoology), then every seed at that lr. All models train together."""
+    key = (scale, tuple(models), repr(model_options), tag)
+    if key in _SELECTED:
+        return _SELECTED[key]
     p = _protocol(scale)
-    runs = [
-        dict(_train_and_evaluate(name, seed, lr, steps or p["steps"], scale, extra), lr=lr)
-        for lr in (lrs or p["lrs"])
-    ]
-    finite = [r for r in runs if not r["diverged"]]
-    if not finite:
-        return {"diverged": True, "accuracy": {}, "lr": None, "validation": float("nan"), "loss": float("nan")}
-    return max(finite, key=lambda r: r["validation"])
+    first = {(m, lr): _run(m, p["seeds"][0], lr, p, model_options=model_options) for m in models for lr in p["lrs"]}
+    if len(p["lrs"]) == 1:  # nothing to select: every seed trains at once
+        run_trainings([*first.values(), *(_run(m, s, p["lrs"][0], p, model_options=model_options)
+                                          for m in models for s in p["seeds"][1:])])
+    outcomes = dict(zip(first, run_trainings(first.values())))
+    best = {}
+    for m in models:
+        candidates = [(outcomes[(m, lr)], lr) for lr in p["lrs"] if not outcomes[(m, lr)].diverged]
+        best[m] = max(candidates, key=lambda c: c[0].validation)[1] if candidates else p["lrs"][0]
+    rest = {(m, s): _run(m, s, best[m], p, model_options=model_options) for m in models for s in p["seeds"][1:]}
+    rest_outcomes = dict(zip(rest, run_trainings(rest.values())))
+    result = {m: [outcomes[(m, best[m])]] + [rest_outcomes[(m, s)] for s in p["seeds"][1:]] for m in models}
+    _SELECTED[key] = result
+    return result
 
 
-def _accuracy(run: dict, length: int) -> float:
-    """Accuracy in points (0-100); a diverged run scores NaN, which never passes a claim."""
-    return 100.0 * run["accuracy"].get(length, float("nan"))
+def _accuracy(outcome, length: int) -> float:
+    return float("nan") if outcome.diverged else outcome.accuracy_at(length)
 
 
-def _record_curves(claim_record, runs: dict, lengths: list) -> None:
-    for name, per_seed in runs.items():
-        means = [float(np.mean([_accuracy(r, length) for r in per_seed])) for length in lengths]
+def control_verdict(name: str, scale: str) -> tuple[bool, str]:
+    """Whether ``name`` passed its learning control under this scale's protocol, and why not."""
+    p = _protocol(scale)
+    runs = protocol_runs(scale)[name]
+    accuracies = [_accuracy(r, p["train_length"]) for r in runs]
+    diverged = [r.run.seed for r in runs if r.diverged]
+    if diverged:
+        return False, f"{name} diverged (seeds {diverged})"
+    summary = mean_ci(accuracies)
+    claim = CLAIMS[CONTROL]
+    if summary.ci_low is not None and claim.holds(summary.ci_low):
+        return True, ""
+    return False, (f"{name} reached {summary.mean:.3f} at L={p['train_length']} "
+                   f"(95% CI [{summary.ci_low:.3f}, {summary.ci_high:.3f}]), control bar {claim.threshold_text}")
+
+
+# --------------------------------------------------------------------------------------------
+# learning controls
+# --------------------------------------------------------------------------------------------
+
+# Rows measured not to pass the control at CI scale: strict xfail there only (the reason text is
+# the mechanism; the run's numbers are in the assertion and the report).
+CONTROL_NOT_REPRODUCED = {
+    "retnet": "RetNet at the tiny size does not learn the far pointer within the CI protocol's 300 steps "
+              "(the full-scale protocol trains 2000 steps).",
+}
+
+
+@pytest.mark.claim(CONTROL)
+@pytest.mark.parametrize("name", [
+    pytest.param(m, marks=pytest.mark.not_reproduced("ci", reason=CONTROL_NOT_REPRODUCED[m]))
+    if m in CONTROL_NOT_REPRODUCED else m for m in MODELS])
+def test_model_learns_in_window_recall(name, claim, claim_record, scale):
+    p = _protocol(scale)
+    runs = protocol_runs(scale)[name]
+    length = p["train_length"]
+    accuracies = [_accuracy(r, length) for r in runs]
+    summary = mean_ci([a if not math.isnan(a) else 0.0 for a in accuracies])
+    claim_record.value(f"accuracy_{name}_L{length}", summary)
+    claim_record.seeds([r.run.seed for r in runs])
+    for r in runs:
+        if r.curve:
+            steps, acc = zip(*r.curve)
+            claim_record.curve(f"{name}, seed {r.run.seed}", list(steps), list(acc), xlabel="training step",
+                               ylabel="validation accuracy", model=name, seed=r.run.seed, hline=claim.threshold)
+    claim_record.note(f"{name}: lr {runs[0].run.lr:g}, {runs[0].parameters:,} non-embedding parameters, "
+                      f"training {np.mean([r.tokens_per_s for r in runs]):,.0f} tokens/s per worker, "
+                      f"diverged seeds {[r.run.seed for r in runs if r.diverged]}, accuracy by seed "
+                      f"{[round(a, 3) for a in accuracies]}")
+    assert not any(r.diverged for r in runs), f"{CONTROL} [{name}]: runs diverged: {[r.run.seed for r in runs if r.diverged]}"
+    settle(claim, summary, what=name)
+
+
+# --------------------------------------------------------------------------------------------
+# trained comparisons
+# --------------------------------------------------------------------------------------------
+
+
+def _require_learned(*names: str, scale: str) -> None:
+    failed = [why for ok, why in (control_verdict(n, scale) for n in names) if not ok]
+    if failed:
+        inconclusive("did not learn: " + "; ".join(failed))
+
+
+def _points(outcome, length: int) -> float:
+    return 100.0 * _accuracy(outcome, length)
+
+
+def _record_length_curves(claim_record, runs: dict, lengths: list, models) -> None:
+    for name in models:
+        means = [float(np.mean([_points(r, L) for r in runs[name]])) for L in lengths]
         claim_record.curve(name, lengths, means, xlabel="evaluation length (tokens)",
                            ylabel="far-pointer accuracy (%)", model=name)
 
 
-def _all_runs(scale: str) -> dict:
-    p = _protocol(scale)
-    return {name: [best_run(name, seed, scale) for seed in p["seeds"]] for name in [*p["titans"], *p["baselines"]]}
-
-
-def _best_titans(runs: dict, p: dict, length: int, seed_index: int) -> float:
-    scores = [_accuracy(runs[name][seed_index], length) for name in p["titans"]]
-    return max(scores) if not all(np.isnan(scores)) else float("nan")
+# Rows measured at CI scale: strict xfail there only.
+MODERATE_NOT_REPRODUCED: dict = {}
 
 
 @pytest.mark.claim("trained.titans-vs-transformer-moderate")
-@pytest.mark.not_reproduced("ci", reason=NOT_REPRODUCED_AT_CI["trained.titans-vs-transformer-moderate"])
-def test_titans_close_to_transformer_at_moderate_length(claim, claim_record, scale):
+@pytest.mark.parametrize("variant", [
+    pytest.param(v, marks=pytest.mark.not_reproduced("ci", reason=MODERATE_NOT_REPRODUCED[v]))
+    if v in MODERATE_NOT_REPRODUCED else v for v in TITANS])
+def test_titans_close_to_transformer_at_moderate_length(variant, claim, claim_record, scale):
     p = _protocol(scale)
-    runs = _all_runs(scale)
+    runs = protocol_runs(scale)
     length = p["train_length"]
-    gaps = [_best_titans(runs, p, length, i) - _accuracy(runs["transformer"][i], length) for i in range(len(p["seeds"]))]
-    summary = mean_ci(gaps)
-    claim_record.value("titans_minus_transformer_points", summary, unit="accuracy points")
+    gaps = [_points(a, length) - _points(b, length) for a, b in zip(runs[variant], runs["transformer"])]
+    claim_record.value(f"{variant}_minus_transformer_points_L{length}", mean_ci(gaps), unit="accuracy points")
     claim_record.seeds(p["seeds"])
-    for name, per_seed in runs.items():
-        claim_record.value(f"accuracy_{name}_L{length}", mean_ci([_accuracy(r, length) for r in per_seed]), unit="%")
-        claim_record.note(f"{name}: lr {[r['lr'] for r in per_seed]}, diverged {[r['diverged'] for r in per_seed]}")
-    _record_curves(claim_record, runs, p["eval_lengths"])
-    assert claim.holds(summary.mean), claim.describe(summary.mean)
+    _record_length_curves(claim_record, runs, p["eval_lengths"], (variant, "transformer"))
+    _require_learned(variant, "transformer", scale=scale)
+    settle(claim, mean_ci(gaps), what=variant)
+
+
+SENSITIVITY_NOT_REPRODUCED: dict = {}
 
 
 @pytest.mark.claim("failure.benchmark-sensitivity")
-@pytest.mark.not_reproduced("ci", reason=NOT_REPRODUCED_AT_CI["failure.benchmark-sensitivity"])
-def test_titans_advantage_beyond_the_window(claim, claim_record, scale):
+@pytest.mark.parametrize("variant", [
+    pytest.param(v, marks=pytest.mark.not_reproduced("ci", reason=SENSITIVITY_NOT_REPRODUCED[v]))
+    if v in SENSITIVITY_NOT_REPRODUCED else v for v in TITANS])
+def test_titans_advantage_beyond_the_window(variant, claim, claim_record, scale):
     p = _protocol(scale)
-    runs = _all_runs(scale)
+    runs = protocol_runs(scale)
     far = 4 * p["window"]
     if far not in p["eval_lengths"]:
         pytest.fail(f"the protocol must evaluate at 4x the window ({far})")
-    advantage = [_best_titans(runs, p, far, i) - _accuracy(runs["transformer_swa"][i], far) for i in range(len(p["seeds"]))]
-    summary = mean_ci(advantage)
-    claim_record.value("titans_minus_swa_points_at_4x_window", summary, unit="accuracy points")
+    advantage = [_points(a, far) - _points(b, far) for a, b in zip(runs[variant], runs["transformer_swa"])]
+    claim_record.value(f"{variant}_minus_swa_points_L{far}", mean_ci(advantage), unit="accuracy points")
     claim_record.seeds(p["seeds"])
     for length in p["eval_lengths"]:
-        for name in ("transformer_swa", "retnet"):
-            gap = [_best_titans(runs, p, length, i) - _accuracy(runs[name][i], length) for i in range(len(p["seeds"]))]
-            claim_record.value(f"titans_minus_{name}_L{length}", mean_ci(gap), unit="accuracy points")
-    _record_curves(claim_record, runs, p["eval_lengths"])
-    assert claim.holds(summary.mean), claim.describe(summary.mean)
+        for other in ("transformer_swa", "transformer", "retnet"):
+            gap = [_points(a, length) - _points(b, length) for a, b in zip(runs[variant], runs[other])]
+            claim_record.value(f"{variant}_minus_{other}_L{length}", mean_ci(gap), unit="accuracy points")
+    _record_length_curves(claim_record, runs, p["eval_lengths"], (variant, "transformer_swa", "transformer", "retnet"))
+    _require_learned(variant, "transformer_swa", scale=scale)
+    settle(claim, mean_ci(advantage), what=variant)
 
+
+# --------------------------------------------------------------------------------------------
+# training stability, both ways
+# --------------------------------------------------------------------------------------------
+
+
+def unstable(losses, warmup: int) -> bool:
+    """Non-finite, or a spike above twice the running minimum after warm-up (the registry metric)."""
+    losses = np.asarray(losses, dtype=np.float64)
+    if not np.all(np.isfinite(losses)):
+        return True
+    running_min = np.minimum.accumulate(losses)
+    return bool(np.any(losses[warmup:] > 2 * running_min[warmup:]))
+
+
+def _memory_changes(config: MemoryConfig) -> dict:
+    """The options of ``config`` that differ from the defaults (so the size's own options stay)."""
+    default = asdict(MemoryConfig())
+    return {k: v for k, v in asdict(config).items() if v != default[k]}
+
+
+INSTABILITY_ROWS = {
+    "paper-literal": lambda theta: {"memory": _memory_changes(MemoryConfig.paper(lr_scale=theta))},
+    "stabilized": lambda theta: {"memory": _memory_changes(MemoryConfig(lr_scale=theta))},
+}
+INSTABILITY_NOT_REPRODUCED = {
+    "paper-literal": "the paper-literal memory (no normalization inside the memory, unbounded "
+                     "momentum) explodes under outer training: repeated keys add their chunk-start "
+                     "gradients coherently, and the momentum gate drifts towards 1.",
+}
+
+
+@pytest.mark.claim("failure.training-instability")
+@pytest.mark.parametrize("row", [
+    pytest.param(r, marks=pytest.mark.not_reproduced("ci", reason=INSTABILITY_NOT_REPRODUCED[r]))
+    if r in INSTABILITY_NOT_REPRODUCED else r for r in INSTABILITY_ROWS])
+def test_training_stays_finite(row, claim, claim_record, scale):
+    p, proto = dict(claim.scales[scale]), _protocol(scale)
+    proto = {**proto, "train_length": p.get("length", proto["train_length"])}
+    thetas = p["literal_theta_max"] if row == "paper-literal" else p["stabilized_theta_max"]
+    extra = {"memory": {"depth": p["memory_depth"]}} if "memory_depth" in p else {}
+    grid = [(m, theta, lr, s) for m in p["models"] for theta in thetas for lr in p["lrs"] for s in p["seeds"]]
+    runs = []
+    for m, theta, lr, s in grid:
+        options = INSTABILITY_ROWS[row](theta)
+        options["memory"].update(extra.get("memory", {}))
+        runs.append(_run(m, s, lr, proto, steps=p["steps"], model_options=options, curve_every=0, evaluate=False))
+    outcomes = run_trainings(runs)
+    flags = [float(unstable(o.losses, min(30, p["steps"] // 2))) for o in outcomes]
+    summary = mean_ci(flags)
+    claim_record.value(f"fraction of unstable runs ({row})", summary)
+    claim_record.seeds(p["seeds"])
+    table = {}
+    for (m, theta, lr, _), o, f in zip(grid, outcomes, flags):
+        cell = table.setdefault((m, theta, lr), [])
+        cell.append("diverged@%d" % o.steps_done if o.diverged else ("spike" if f else "ok"))
+    claim_record.note(f"{row}: " + "; ".join(f"{m} θmax {theta:g} lr {lr:g}: {', '.join(c)}"
+                                             for (m, theta, lr), c in table.items()))
+    settle(claim, summary, what=row)
+
+
+# --------------------------------------------------------------------------------------------
+# full scale only: Table 5 ablations and schedule robustness
+# --------------------------------------------------------------------------------------------
 
 ABLATIONS = {
-    "weight-decay": (("memory", {"decay": False}),),
-    "momentum": (("memory", {"momentum": False}),),
-    "convolution": (("memory", {"conv_kernel": 0}),),
-    "persistent-memory": (("n_persistent", 0),),
-    "deep-memory": (("memory", {"depth": 1}),),
+    "weight-decay": {"memory": {"decay": False}},
+    "momentum": {"memory": {"momentum": False}},
+    "convolution": {"memory": {"conv_kernel": 0}},
+    "persistent-memory": {"n_persistent": 0},
+    "deep-memory": {"memory": {"depth": 1}},
 }
 
 
@@ -157,61 +281,28 @@ ABLATIONS = {
     [pytest.param(c, marks=pytest.mark.claim(f"trained.ablation-{c}")) for c in sorted(ABLATIONS)],
 )
 def test_ablation_costs_accuracy(component, claim, claim_record, scale):
-    """Table 5 direction: removing a component of the LMM raises its validation loss."""
-    p = dict(claim.scales[scale])
-    full = [best_run("lmm", seed, scale)["loss"] for seed in p["seeds"]]
-    ablated = [best_run("lmm", seed, scale, extra=ABLATIONS[component])["loss"] for seed in p["seeds"]]
-    summary = mean_ci(np.array(ablated) - np.array(full))
+    """Table 5 direction: removing a component of the LMM raises its final training loss."""
+    full = protocol_runs(scale, models=("lmm",))["lmm"]
+    ablated = protocol_runs(scale, models=("lmm",), model_options=ABLATIONS[component], tag=component)["lmm"]
+    summary = mean_ci([a.losses[-1] - f.losses[-1] for a, f in zip(ablated, full)])
     claim_record.value("loss_ablated_minus_full", summary, unit="nats/token")
-    claim_record.seeds(p["seeds"])
-    assert claim.holds(summary.mean), claim.describe(summary.mean)
+    claim_record.seeds([r.run.seed for r in full])
+    settle(claim, summary, what=component)
 
 
 @pytest.mark.slow
 @pytest.mark.claim("reviewer.architecture-vs-schedule")
 def test_ranking_holds_across_schedules(claim, claim_record, scale):
-    p = dict(claim.scales[scale])
-    length = p["train_length"]
+    p, proto = dict(claim.scales[scale]), _protocol(scale)
+    length = proto["train_length"]
     wins = []
     for lr, steps in p["schedules"]:
-        for seed in p["seeds"]:
-            titans = max(_accuracy(best_run(n, seed, scale, steps=steps, lrs=[lr]), length) for n in p["titans"])
-            wins.append(float(titans >= _accuracy(best_run("transformer", seed, scale, steps=steps, lrs=[lr]), length)))
+        runs = {m: run_trainings([_run(m, s, lr, proto, steps=steps, curve_every=0) for s in p["seeds"]])
+                for m in (*TITANS, "transformer")}
+        for i in range(len(p["seeds"])):
+            titans = max(_points(runs[m][i], length) for m in TITANS)
+            wins.append(float(titans >= _points(runs["transformer"][i], length)))
     summary = mean_ci(wins)
     claim_record.value("fraction_schedules_titans_ge_transformer", summary)
     claim_record.seeds(p["seeds"])
-    assert claim.holds(summary.mean), claim.describe(summary.mean)
-
-
-def _unstable(losses: list, warmup: int) -> bool:
-    """Non-finite, or a spike above twice the running minimum after warm-up (the registry metric)."""
-    if not all(np.isfinite(losses)):
-        return True
-    running_min = np.minimum.accumulate(losses)
-    return bool(np.any(np.array(losses[warmup:]) > 2 * running_min[warmup:]))
-
-
-@pytest.mark.claim("failure.training-instability")
-@pytest.mark.not_reproduced("ci", reason=NOT_REPRODUCED_AT_CI["failure.training-instability"])
-def test_outer_training_stays_finite(claim, claim_record, scale):
-    p, proto = dict(claim.scales[scale]), _protocol(scale)
-    length = p.get("length", proto["train_length"])
-    outcomes, details = [], []
-    for name in p["models"]:
-        for seed in p["seeds"]:
-            config = TrainConfig(
-                model=name, size=proto["size"], task=proto["task"], task_options=dict(proto["task_options"]),
-                model_options={"memory": {"lr_scale": p["theta_max"], "depth": p["memory_depth"]}},
-                seq_len=length, batch_size=proto["batch_size"], steps=p["steps"], lr=proto["lrs"][0],
-                warmup=min(30, p["steps"] // 10), seed=seed, log_every=max(p["steps"] // 4, 1),
-            )
-            _, result = train(config)
-            unstable = _unstable(result.losses, config.warmup)
-            outcomes.append(float(unstable))
-            details.append(f"{name} seed {seed}: {'diverged' if result.diverged else 'finite'} after "
-                           f"{len(result.losses)} steps{' (spike)' if unstable and not result.diverged else ''}")
-    summary = mean_ci(outcomes)
-    claim_record.value("fraction of unstable runs", summary)
-    claim_record.seeds(list(p["seeds"]))
-    claim_record.note("; ".join(details))
-    assert claim.holds(summary.mean), claim.describe(summary.mean)
+    settle(claim, summary)

@@ -30,10 +30,23 @@ def test_runs_are_reproducible_from_the_seed():
     assert a.losses == b.losses
 
 
+PAPER_MEMORY = {"lr_scale": 1.0, "gate_bias": [-2.0, 2.2, -4.0], "normalize_values": False, "momentum_max": 1.0,
+                "normalize_output": False}
+
+
 def test_divergence_is_reported_not_hidden():
-    config = T.TrainConfig(**{**FAST, "model": "lmm", "model_options": {"memory": {"lr_scale": 1.0}}, "lr": 3e-2, "steps": 60})
+    """The paper-literal memory at θ max 1 diverges; the run stops there and says so."""
+    config = T.TrainConfig(**{**FAST, "model": "lmm", "model_options": {"memory": PAPER_MEMORY}, "lr": 3e-2,
+                              "steps": 60, "sync_every": 4})
     _, result = T.train(config, log=None)
     assert result.diverged and not math.isfinite(result.losses[-1]) and len(result.losses) < 60
+
+
+def test_stabilized_memory_stays_finite_where_the_literal_one_diverges():
+    config = T.TrainConfig(**{**FAST, "model": "lmm", "model_options": {"memory": {"lr_scale": 1.0}}, "lr": 3e-2,
+                              "steps": 30})
+    _, result = T.train(config, log=None)
+    assert not result.diverged and all(math.isfinite(x) for x in result.losses)
 
 
 def test_checkpoint_round_trip(tmp_path):
@@ -137,3 +150,19 @@ def test_far_pointer_with_a_string_haystack(capsys):
                  *TINY_RUN, "--steps", "2", "--eval-lengths", "48"])
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert rc == 0 and lines[1]["eval_seq_len"] == 48
+
+
+@pytest.mark.parametrize("model", ["transformer", "lmm", "mac"])
+def test_compiled_step_matches_the_eager_step(model):
+    """The compiled training step (the fast path) follows the same trajectory as the plain one."""
+    config = {**FAST, "model": model, "steps": 6}
+    _, compiled = T.train(T.TrainConfig(**config), log=None)
+    _, eager = T.train(T.TrainConfig(**config, compile=False), log=None)
+    assert np.allclose(compiled.losses, eager.losses, rtol=1e-4, atol=1e-5), (compiled.losses, eager.losses)
+
+
+def test_learning_curve_is_recorded_on_held_out_data():
+    _, result = T.train(T.TrainConfig(**{**FAST, "steps": 10, "curve_every": 4, "eval_examples": 16}), log=None)
+    assert [step for step, _ in result.curve] == [4, 8, 10]
+    assert all(0.0 <= acc <= 1.0 for _, acc in result.curve)
+    assert len(result.accuracies) == len(result.losses) == 10

@@ -34,6 +34,11 @@ class MemoryConfig:
         eq. 13): the "w/o momentum" and "w/o weight decay" ablations of Table 5.
     output_gate: the §4.4 normalization and gate before the output projection.
 
+    The defaults were chosen by measurement (README, "Choices the paper leaves open"): the
+    memory writes and keeps what it sees at initialization (θ ≈ lr_scale/2, α ≈ 1e-3, so a write
+    survives ~1000 tokens) and the inner loop stays finite under outer training.
+    ``MemoryConfig.paper()`` is the paper-literal memory with the previous gate initialization.
+
     Stabilizers of the inner loop (not in the paper; each switched off gives the literal form):
     normalize_values: ℓ2-normalize v per head as q and k are (§4.4 normalizes q, k only), so
         the error in eq. 12 cannot grow with the outer training.
@@ -47,14 +52,14 @@ class MemoryConfig:
     expansion: int = 2
     chunk_size: int = 64
     conv_kernel: int = 4
-    lr_scale: float = 0.02
-    gate_bias: tuple = (-2.0, 2.2, -4.0)
+    lr_scale: float = 0.1
+    gate_bias: tuple = (0.0, 2.2, -7.0)
     momentum: bool = True
     decay: bool = True
     output_gate: bool = True
-    normalize_values: bool = False
-    momentum_max: float = 1.0
-    normalize_output: bool = False
+    normalize_values: bool = True
+    momentum_max: float = 0.9
+    normalize_output: bool = True
 
     def __post_init__(self):
         for name in ("depth", "expansion", "chunk_size"):
@@ -88,6 +93,13 @@ class MemoryConfig:
         if unknown:
             raise ValueError(f"memory has no option(s) {sorted(unknown)}; options: {sorted(cls.__dataclass_fields__)}")
         return cls(**params)
+
+    @classmethod
+    def paper(cls, **changes) -> MemoryConfig:
+        """The literal memory of eq. 12-14 (no stabilizer; unbounded η) with the gate
+        initialization θ = 0.02·σ(−2), η = σ(2.2), α = σ(−4)."""
+        return cls.from_dict({"lr_scale": 0.02, "gate_bias": (-2.0, 2.2, -4.0), "normalize_values": False,
+                              "momentum_max": 1.0, "normalize_output": False, **changes})
 
     def replace(self, **changes) -> MemoryConfig:
         return MemoryConfig.from_dict({**asdict(self), **changes})
