@@ -150,10 +150,12 @@ def _points(outcome, length: int) -> float:
     return 100.0 * _accuracy(outcome, length)
 
 
-def _record_length_curves(claim_record, runs: dict, lengths: list, models) -> None:
+def _record_length_curves(claim_record, runs: dict, lengths: list, models, row: str) -> None:
+    """Accuracy against evaluation length, mean over seeds, one curve per model (named per row so
+    that every row's panel shows all the models it compares)."""
     for name in models:
         means = [float(np.mean([_points(r, L) for r in runs[name]])) for L in lengths]
-        claim_record.curve(name, lengths, means, xlabel="evaluation length (tokens)",
+        claim_record.curve(f"{name} ({row} row)", lengths, means, xlabel="evaluation length (tokens)",
                            ylabel="far-pointer accuracy (%)", model=name)
 
 
@@ -172,7 +174,7 @@ def test_titans_close_to_transformer_at_moderate_length(variant, claim, claim_re
     gaps = [_points(a, length) - _points(b, length) for a, b in zip(runs[variant], runs["transformer"])]
     claim_record.value(f"{variant}_minus_transformer_points_L{length}", mean_ci(gaps), unit="accuracy points")
     claim_record.seeds(p["seeds"])
-    _record_length_curves(claim_record, runs, p["eval_lengths"], (variant, "transformer"))
+    _record_length_curves(claim_record, runs, p["eval_lengths"], (variant, "transformer"), variant)
     _require_learned(variant, "transformer", scale=scale)
     settle(claim, mean_ci(gaps), what=variant)
 
@@ -197,7 +199,8 @@ def test_titans_advantage_beyond_the_window(variant, claim, claim_record, scale)
         for other in ("transformer_swa", "transformer", "retnet"):
             gap = [_points(a, length) - _points(b, length) for a, b in zip(runs[variant], runs[other])]
             claim_record.value(f"{variant}_minus_{other}_L{length}", mean_ci(gap), unit="accuracy points")
-    _record_length_curves(claim_record, runs, p["eval_lengths"], (variant, "transformer_swa", "transformer", "retnet"))
+    _record_length_curves(claim_record, runs, p["eval_lengths"], (variant, "transformer_swa", "transformer", "retnet"),
+                          variant)
     _require_learned(variant, "transformer_swa", scale=scale)
     settle(claim, mean_ci(advantage), what=variant)
 
