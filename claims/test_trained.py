@@ -159,14 +159,8 @@ def _record_length_curves(claim_record, runs: dict, lengths: list, models, row: 
                            ylabel="far-pointer accuracy (%)", model=name)
 
 
-# Rows measured at CI scale: strict xfail there only.
-MODERATE_NOT_REPRODUCED: dict = {}
-
-
 @pytest.mark.claim("trained.titans-vs-transformer-moderate")
-@pytest.mark.parametrize("variant", [
-    pytest.param(v, marks=pytest.mark.not_reproduced("ci", reason=MODERATE_NOT_REPRODUCED[v]))
-    if v in MODERATE_NOT_REPRODUCED else v for v in TITANS])
+@pytest.mark.parametrize("variant", TITANS)
 def test_titans_close_to_transformer_at_moderate_length(variant, claim, claim_record, scale):
     p = _protocol(scale)
     runs = protocol_runs(scale)
@@ -179,13 +173,8 @@ def test_titans_close_to_transformer_at_moderate_length(variant, claim, claim_re
     settle(claim, mean_ci(gaps), what=variant)
 
 
-SENSITIVITY_NOT_REPRODUCED: dict = {}
-
-
 @pytest.mark.claim("failure.benchmark-sensitivity")
-@pytest.mark.parametrize("variant", [
-    pytest.param(v, marks=pytest.mark.not_reproduced("ci", reason=SENSITIVITY_NOT_REPRODUCED[v]))
-    if v in SENSITIVITY_NOT_REPRODUCED else v for v in TITANS])
+@pytest.mark.parametrize("variant", TITANS)
 def test_titans_advantage_beyond_the_window(variant, claim, claim_record, scale):
     p = _protocol(scale)
     runs = protocol_runs(scale)

@@ -14,7 +14,7 @@ import json
 import multiprocessing
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 __all__ = ["TrainingOutcome", "TrainingRun", "default_workers", "run_trainings"]
 
@@ -150,9 +150,3 @@ def _relative_cost(model: str) -> float:
     """Rough relative step cost of the tiny models, used only to order the work queue."""
     return {"mac": 4.0, "mag": 3.0, "mal": 3.0, "lmm": 2.5}.get(model, 1.0)
 
-
-def outcome_summary(outcome: TrainingOutcome) -> dict:
-    """A JSON-able digest of an outcome (for notes and reports)."""
-    return {"run": asdict(outcome.run), "diverged": outcome.diverged, "steps_done": outcome.steps_done,
-            "validation": outcome.validation, "accuracy": outcome.accuracy,
-            "tokens_per_s": outcome.tokens_per_s, "seconds": outcome.seconds}

@@ -166,3 +166,21 @@ def test_learning_curve_is_recorded_on_held_out_data():
     assert [step for step, _ in result.curve] == [4, 8, 10]
     assert all(0.0 <= acc <= 1.0 for _, acc in result.curve)
     assert len(result.accuracies) == len(result.losses) == 10
+
+
+def test_parallel_trained_runs_equal_serial_ones():
+    """``claims.training.run_trainings``: worker processes give the outcomes a serial run gives, and
+    outcomes are cached for the session."""
+    from claims import training as TR
+
+    runs = [TR.TrainingRun.make(model=m, seed=1, lr=3e-3, steps=3, task="far_pointer", seq_len=16, batch_size=4,
+                                task_options={"depth": None, "vocab_size": 64}, eval_lengths=(16,), eval_examples=8)
+            for m in ("transformer", "lmm")]
+    parallel = TR.run_trainings(runs, workers=2)
+    serial = [TR.train_and_evaluate(r) for r in runs]
+    for p, s in zip(parallel, serial):
+        assert p.run == s.run and not p.diverged and p.steps_done == 3
+        assert np.allclose(p.losses, s.losses, rtol=1e-5) and p.accuracy == s.accuracy
+    assert TR.run_trainings(runs[:1])[0] is parallel[0]
+    with pytest.raises(TypeError, match="TrainingRun"):
+        TR.run_trainings([dict(model="lmm")])

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -101,8 +101,6 @@ class MemoryConfig:
         return cls.from_dict({"lr_scale": 0.02, "gate_bias": (-2.0, 2.2, -4.0), "normalize_values": False,
                               "momentum_max": 1.0, "normalize_output": False, **changes})
 
-    def replace(self, **changes) -> MemoryConfig:
-        return MemoryConfig.from_dict({**asdict(self), **changes})
 
 
 @dataclass
