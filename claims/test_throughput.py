@@ -50,6 +50,7 @@ from claims.registry import CLAIMS
 from titans.ops.memory import memory_scan
 from titans.layers.neural_memory import MemoryConfig, NeuralMemory
 from titans.reporting import mean_ci
+from titans.reporting.verdicts import inconclusive
 from titans.models import BASELINES, TITANS, cache_nbytes, create_model, model_args
 from titans.models.base import make_memory
 from titans.ops.attention import KVCache
@@ -289,8 +290,8 @@ def _judge_ratio(claim, pairwise: list, name: str) -> None:
     if all(ends):
         return
     assert any(ends), claim.describe(summary.mean) + f" [{name}]; 95% CI [{summary.ci_low:.2f}, {summary.ci_high:.2f}]"
-    pytest.skip(f"inconclusive [{name}]: paired ratio {summary.mean:.2f}, 95% CI [{summary.ci_low:.2f}, "
-                f"{summary.ci_high:.2f}] straddles the threshold {claim.direction} {claim.threshold}")
+    inconclusive(f"[{name}]: paired ratio {summary.mean:.2f}, 95% CI [{summary.ci_low:.2f}, "
+                 f"{summary.ci_high:.2f}] straddles the threshold {claim.direction} {claim.threshold}")
 
 
 def _time_ratio(claim, scale, table, name, claim_record, curve=True):

@@ -222,15 +222,20 @@ def train(config: TrainConfig, *, model=None, log=sys.stderr) -> tuple[nn.Module
                               tokens_seen / seconds, diverged)
 
 
+def _predict(model, batch: tasks.TaskBatch):
+    """Argmax predictions of ``model`` on ``batch``, and which of them are correct and scored."""
+    predictions = np.array(mx.argmax(model(mx.array(batch.inputs)), axis=-1))
+    scored = batch.targets != tasks.IGNORE
+    return predictions, (predictions == batch.targets) & scored, scored
+
+
 def batch_accuracy(model, batch: tasks.TaskBatch, batch_size: int = 64) -> float:
     """Exact-match accuracy of ``model`` over the scored positions of ``batch``."""
     hits = total = 0
     for i in range(0, len(batch.inputs), batch_size):
-        inputs, targets = batch.inputs[i : i + batch_size], batch.targets[i : i + batch_size]
-        predictions = np.array(mx.argmax(model(mx.array(inputs)), axis=-1))
-        scored = targets != tasks.IGNORE
-        hits += int(((predictions == targets) & scored).sum())
-        total += int(scored.sum())
+        part = tasks.TaskBatch(batch.inputs[i : i + batch_size], batch.targets[i : i + batch_size])
+        _, correct, scored = _predict(model, part)
+        hits, total = hits + int(correct.sum()), total + int(scored.sum())
     return hits / max(total, 1)
 
 
@@ -248,10 +253,7 @@ def evaluate(model, task: str, *, seq_len: int, n_examples: int = 256, batch_siz
                            _data_seed(seed, i, "eval"), **options)
         if hasattr(model, "args"):
             _checks.token_ids("task inputs", batch.inputs, model.args.vocab_size)
-        logits = model(mx.array(batch.inputs))
-        predictions = np.array(mx.argmax(logits, axis=-1))
-        scored = batch.targets != tasks.IGNORE
-        correct = (predictions == batch.targets) & scored
+        predictions, correct, scored = _predict(model, batch)
         per_example.append(correct.sum(1) / np.maximum(scored.sum(1), 1))
         if by is not None:
             for key, (acc, count) in tasks.accuracy_by(by, predictions, batch).items():

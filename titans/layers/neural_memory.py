@@ -37,7 +37,8 @@ class MemoryConfig:
     The defaults were chosen by measurement (README, "Choices the paper leaves open"): the
     memory writes and keeps what it sees at initialization (θ ≈ lr_scale/2, α ≈ 1e-3, so a write
     survives ~1000 tokens) and the inner loop stays finite under outer training.
-    ``MemoryConfig.paper()`` is the paper-literal memory with the previous gate initialization.
+    ``MemoryConfig.paper()`` is the paper-literal memory with gates θ = 0.02·σ(−2), η = σ(2.2),
+    α = σ(−4).
 
     Stabilizers of the inner loop (not in the paper; each switched off gives the literal form):
     normalize_values: ℓ2-normalize v per head as q and k are (§4.4 normalizes q, k only), so

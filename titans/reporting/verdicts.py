@@ -15,6 +15,7 @@ import math
 import pytest
 
 from titans.reporting import MeanCI
+from titans.reporting.report import INCONCLUSIVE_PREFIX
 
 __all__ = ["INCONCLUSIVE", "NOT_REPRODUCED", "SUPPORTED", "inconclusive", "interval_verdict", "settle"]
 
@@ -52,7 +53,7 @@ def _interval(summary: MeanCI) -> str:
 
 def inconclusive(reason: str):
     """Skip the test with an ``inconclusive:`` reason (the report shows it as inconclusive)."""
-    pytest.skip(f"inconclusive: {reason}")
+    pytest.skip(f"{INCONCLUSIVE_PREFIX}: {reason}")
 
 
 def settle(claim, summary: MeanCI, *, what: str = "") -> str:
