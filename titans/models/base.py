@@ -9,7 +9,6 @@ per block. Recurrent caches have a size independent of the context length; atten
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, fields
 
 import mlx.core as mx
