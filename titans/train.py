@@ -28,7 +28,7 @@ import mlx.optimizers as optim
 import numpy as np
 
 from titans import _checks, tasks
-from titans.models import create_model, model_args
+from titans.models import MODELS, SIZES, create_model, model_args
 
 # Task name -> generator; each is called as generator(batch, seq_len, seed=..., **task_options).
 TASKS = {
@@ -330,8 +330,6 @@ def _lengths(text: str) -> list[int]:
 
 
 def main(argv=None) -> int:
-    from titans.models import MODELS, SIZES
-
     parser = argparse.ArgumentParser(prog="python -m titans.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="transformer", choices=sorted(MODELS))
     parser.add_argument("--size", default="tiny", choices=sorted(SIZES))
