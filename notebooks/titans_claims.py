@@ -4,7 +4,7 @@ __generated_with = "0.25.2"
 app = marimo.App(width="medium")
 
 
-@app.cell
+@app.cell(hide_code=True)
 def _():
     import importlib.util
     import sys
@@ -27,31 +27,34 @@ def _():
     return Path, analysis, figures, io, json, mo, np, time
 
 
-@app.cell
+@app.cell(hide_code=True)
 def _(mo):
     mo.md(r"""
     # Titans claims: verdicts, figures, and a live experiment
 
-    This notebook reads the latest claims report (`reports/claims.json`, written by `./run claims`),
-    shows every claim's verdict and figure, and lets you rerun a small recall experiment and the
-    memory-utilization heatmaps yourself. Export it headless with
-    `marimo export html notebooks/titans_claims.py -o reports/titans_claims.html`.
+    Do the claims of *Titans: Learning to Memorize at Test Time* (arXiv 2501.00663) hold? This
+    notebook reads the latest claims report (`reports/claims.json`, written by `./run claims`):
+    a summary of the verdicts, every claim row, every claim's figure, and then small experiments
+    to rerun yourself. *Supported* / *not reproduced* mean the 95% interval lies on one side of the
+    registered threshold; *inconclusive* means it straddles it (or a compared model did not learn).
     """)
     return
 
 
-@app.cell
+@app.cell(hide_code=True)
 def _(Path, mo):
     _arg = mo.cli_args().get("reports")
     _here = mo.notebook_dir() or Path.cwd()
     report_dir = Path(_arg) if _arg else Path(_here).resolve().parent / "reports"
     claims_path = report_dir / "claims.json"
     figure_dir = report_dir / "figures"
-    return claims_path, figure_dir, report_dir
+    # `-- --live false` renders the report without rerunning the live experiments (tests, quick exports)
+    live = str(mo.cli_args().get("live", "true")).lower() not in ("0", "false", "no")
+    return claims_path, figure_dir, live, report_dir
 
 
-@app.cell
-def _(claims_path, json, mo):
+@app.cell(hide_code=True)
+def _(claims_path, figure_dir, json, mo):
     doc = None
     _problem = None
     if claims_path.is_file():
@@ -67,10 +70,21 @@ def _(claims_path, json, mo):
     if doc is not None:
         _counts = ", ".join(f"**{_n}** {_v}" for _v, _n in (doc.get("counts") or {}).items() if _n)
         _env = doc.get("environment") or {}
+        _by_verdict = {}
+        for _r in doc.get("results") or []:
+            _by_verdict.setdefault(_r.get("verdict"), []).append(_r.get("claim_id"))
+        _lines = [
+            f"- **{_v}** ({len(_ids)}): " + ", ".join(f"`{_c}`" for _c in dict.fromkeys(_ids))
+            for _v, _ids in _by_verdict.items() if _v != "supported"
+        ]
+        _figures = sorted(_f.stem for _f in figure_dir.glob("*.png")) if figure_dir.is_dir() else []
         report_status = mo.md(
+            "## Summary\n\n"
             f"Report generated {doc.get('generated', '?')} at scale `{doc.get('scale', '?')}` "
             f"(commit `{doc.get('git_commit') or '?'}`, MLX `{_env.get('mlx', '?')}`, "
-            f"BLAS `{_env.get('blas', '?')}`): {_counts}."
+            f"BLAS `{_env.get('blas', '?')}`): {_counts}; {len(_figures)} figures.\n\n"
+            + ("Every claim row that is not *supported*:\n\n" + "\n".join(_lines) if _lines
+               else "Every claim row that ran is *supported*.")
         )
     else:
         report_status = mo.callout(mo.md(_problem), kind="warn")
@@ -78,7 +92,7 @@ def _(claims_path, json, mo):
     return (doc,)
 
 
-@app.cell
+@app.cell(hide_code=True)
 def _(doc, mo):
     def _value_ci(v):
         if not v:
@@ -121,11 +135,24 @@ def _(doc, mo):
                 "threshold": _claims.get(_cid, {}).get("threshold_text", ""), "scale": None,
             }
         )
+    def _cell(x):
+        return "—" if x is None else str(x).replace("|", "\\|").replace("\n", " ")
+
+    _columns = list(claim_table[0]) if claim_table else []
+    _markdown = "\n".join(
+        ["| " + " | ".join(_columns) + " |", "|" + "---|" * len(_columns)]
+        + ["| " + " | ".join(_cell(_row[_k]) for _k in _columns) + " |" for _row in claim_table]
+    )
     _view = (
         mo.vstack([
             mo.md("## Claim table\nOne row per claim test (parametrized tests give several rows); "
-                  "registered claims that did not run this session are at the end."),
-            mo.ui.table(claim_table, selection=None, page_size=15, show_column_summaries=False),
+                  "registered claims that did not run this session are at the end. Every row is "
+                  "below; the tab *filter* holds the same rows in a searchable table."),
+            mo.ui.tabs({
+                "all rows": mo.md(_markdown),
+                "filter": mo.ui.table(claim_table, selection=None, page_size=len(claim_table),
+                                      show_column_summaries=False),
+            }),
         ])
         if claim_table
         else mo.md("")
@@ -134,7 +161,7 @@ def _(doc, mo):
     return (claim_table,)
 
 
-@app.cell
+@app.cell(hide_code=True)
 def _(doc, figure_dir, mo):
     figure_claims = []
     if doc is not None:
@@ -149,7 +176,7 @@ def _(doc, figure_dir, mo):
     return claim_picker, figure_claims
 
 
-@app.cell
+@app.cell(hide_code=True)
 def _(claim_picker, doc, figure_claims, figure_dir, io, mo):
     def _image(path):
         return mo.image(io.BytesIO(path.read_bytes()))
@@ -181,7 +208,7 @@ def _(claim_picker, doc, figure_claims, figure_dir, io, mo):
     return
 
 
-@app.cell
+@app.cell(hide_code=True)
 def _(mo):
     mo.md(r"""
     ## Recall vs distance, live
@@ -199,7 +226,7 @@ def _(mo):
     return
 
 
-@app.cell
+@app.cell(hide_code=True)
 def _(mo):
     mixer_picker = mo.ui.multiselect(
         options={
@@ -228,13 +255,14 @@ def _(mo):
     return depth_slider, haystack_picker, length_picker, mixer_picker, theta_slider, window_slider
 
 
-@app.cell
+@app.cell(hide_code=True)
 def _(
     analysis,
     depth_slider,
     figures,
     haystack_picker,
     length_picker,
+    live,
     mixer_picker,
     mo,
     theta_slider,
@@ -246,7 +274,7 @@ def _(
     _depth = int(depth_slider.value)
     _window = int(window_slider.value)
     experiment = {}
-    for _m in mixer_picker.value:
+    for _m in mixer_picker.value if live else ():
         if _m in ("memory", "linear"):
             _d = 1 if _m == "linear" else _depth
             _name = f"memory (L_M={_d}{', linear' if _d == 1 else ''})"
@@ -286,12 +314,12 @@ def _(
         )
         _out = mo.vstack([mo.image(_png), _warn])
     else:
-        _out = mo.md("Pick at least one mixer.")
+        _out = mo.md("Pick at least one mixer." if live else "Live experiments off (`--live false`).")
     _out
     return experiment, experiment_seconds
 
 
-@app.cell
+@app.cell(hide_code=True)
 def _(mo):
     mo.md(r"""
     ## Memory utilization
@@ -307,7 +335,7 @@ def _(mo):
     return
 
 
-@app.cell
+@app.cell(hide_code=True)
 def _(mo):
     util_models = mo.ui.multiselect(options=["lmm", "mac", "mag"], value=["lmm", "mac", "mag"], label="models")
     util_length = mo.ui.dropdown(options={"128": 128, "256": 256, "512": 512}, value="256", label="sequence length")
@@ -316,12 +344,13 @@ def _(mo):
     return util_length, util_models, util_train
 
 
-@app.cell
+@app.cell(hide_code=True)
 def _(
     analysis,
     claims_path,
     figure_dir,
     figures,
+    live,
     mo,
     np,
     report_dir,
@@ -333,7 +362,7 @@ def _(
     _start = time.perf_counter()
     utilization = analysis.default_memory_utilization(
         tuple(util_models.value), seq_len=int(util_length.value), train_steps=int(util_train.value)
-    ) if util_models.value else []
+    ) if util_models.value and live else []
     if utilization:
         _trained = f"trained {int(util_train.value)} steps" if int(util_train.value) else "freshly initialized"
         _title = (
@@ -367,7 +396,7 @@ def _(
         ])
     else:
         utilization_png = None
-        _out = mo.md("Pick at least one model.")
+        _out = mo.md("Pick at least one model." if live else "Live experiments off (`--live false`).")
     _out
     return utilization, utilization_png
 
