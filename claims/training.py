@@ -81,7 +81,9 @@ class TrainingOutcome:
 
 def train_and_evaluate(run: TrainingRun) -> TrainingOutcome:
     """Train ``run`` and evaluate it (in the calling process)."""
-    import titans  # noqa: F401  (BLAS before MLX in a fresh worker)
+    import titans  # BLAS before MLX in a fresh worker
+
+    titans.configure_allocator()
     from titans.train import evaluate, train
 
     config = run.config()

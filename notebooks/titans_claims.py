@@ -14,7 +14,9 @@ def _():
 
     if importlib.util.find_spec("titans") is None:  # a clone without `pip install -e .`
         sys.path.insert(0, str(Path(mo.notebook_dir() or Path.cwd()).resolve().parent))
-    import titans  # noqa: F401  (before anything imports mlx: it loads OpenBLAS for MLX)
+    import titans  # before anything imports mlx: it loads OpenBLAS for MLX
+
+    titans.configure_allocator()
     import io
     import json
     import time

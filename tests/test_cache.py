@@ -1,4 +1,5 @@
-"""import titans raises MLX's CPU allocator cache limit (titans._cache); the env var controls it."""
+"""configure_allocator raises MLX's CPU allocator cache limit (titans._cache); the env var controls
+it; import titans alone changes nothing."""
 
 import os
 import subprocess
@@ -6,14 +7,16 @@ import sys
 
 import pytest
 
-PROBE = "import titans, mlx.core as mx; from titans._cache import cache_limit; print(cache_limit(), mx.set_cache_limit(0))"
+PROBE = ("import titans, mlx.core as mx; from titans._cache import cache_limit; titans.configure_allocator(); "
+         "print(cache_limit(), mx.set_cache_limit(0))")
+IMPORT_ONLY = "import titans, mlx.core as mx; from titans._cache import cache_limit; print(cache_limit())"
 
 
-def probe(value: str | None) -> subprocess.CompletedProcess:
+def probe(value: str | None, code: str = PROBE) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "TITANS_MLX_CACHE_LIMIT"}
     if value is not None:
         env["TITANS_MLX_CACHE_LIMIT"] = value
-    return subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
 
 
 def test_default_limit_is_raised_and_recorded():
@@ -38,3 +41,9 @@ def test_explicit_and_default_choices():
 def test_bad_values_name_the_variable(bad):
     run = probe(bad)
     assert run.returncode != 0 and "TITANS_MLX_CACHE_LIMIT" in run.stderr
+
+
+def test_import_alone_keeps_mlx_default():
+    run = probe(None, IMPORT_ONLY)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["None"]

@@ -1,8 +1,8 @@
 """Titans (Behrouz, Zhong, Mirrokni, arXiv 2501.00663) in MLX, with a claims harness.
 
 Importing this package first loads an optimized BLAS for MLX on Linux (see ``titans._blas``);
-it must therefore be imported before ``mlx``. On the CPU it also lets MLX's allocator keep freed
-buffers for reuse instead of page-faulting them in again (see ``titans._cache``).
+it must therefore be imported before ``mlx``. It changes no other process-wide setting: entry
+points call ``configure_allocator()`` to choose MLX's allocator policy (see ``titans._cache``).
 """
 
 from titans import _blas
@@ -13,11 +13,8 @@ import mlx.core  # noqa: E402,F401  (loads libmlx after the BLAS, so the check b
 
 _blas.warn_if_reference()
 
-from titans import _cache  # noqa: E402
-
-_cache.raise_cpu_cache_limit()
-
 from titans._blas import blas_info  # noqa: E402
+from titans._cache import configure_allocator  # noqa: E402
 from titans.ops.memory import MemoryState, memory_scan, memory_scan_reference  # noqa: E402
 from titans.layers.neural_memory import NeuralMemory  # noqa: E402
 
@@ -25,6 +22,7 @@ __all__ = [
     "MemoryState",
     "NeuralMemory",
     "blas_info",
+    "configure_allocator",
     "memory_scan",
     "memory_scan_reference",
 ]

@@ -1,15 +1,16 @@
-"""Let MLX's CPU allocator keep freed buffers for reuse.
+"""Allocator policy for entry points: let MLX's CPU allocator keep freed buffers for reuse.
 
-MLX 0.32 on the CPU keeps at most 32 MiB of freed buffers (its default cache limit there); every
-larger buffer goes back to the operating system when freed and is page-faulted in again, zeroed,
-on the next allocation. For the long sequences of this project (8k tokens of 4096-way logits is
-134 MiB) that costs a quarter to a third of a forward's wall time in kernel page-fault handling,
-and it grows with the working set, which bends throughput-versus-length curves upward.
+MLX on the CPU keeps only a small cache of freed buffers by default; every larger buffer goes
+back to the operating system when freed and is page-faulted in again, zeroed, on the next
+allocation. With long sequences (8k tokens of 4096-way logits is 134 MiB) that page-fault work
+grows with the working set and bends throughput-versus-length curves upward.
 
-``import titans`` therefore raises the cache limit on the CPU to a quarter of physical memory,
-capped at 8 GiB. The cache only holds buffers already freed; peak *active* memory (what
-``mx.get_peak_memory`` and the memory claims measure) is unchanged. Set ``TITANS_MLX_CACHE_LIMIT``
-to a number of bytes to choose the limit, or to ``default`` to leave MLX's.
+``configure_allocator()`` raises the cache limit on the CPU to a quarter of physical memory,
+capped at 8 GiB. It is process-wide, so only entry points call it (the training CLI, the claims
+session, the training workers, the notebook); ``import titans`` leaves MLX's allocator alone. The
+cache only holds buffers already freed; peak *active* memory (what ``mx.get_peak_memory`` and the
+memory claims measure) is unchanged. ``TITANS_MLX_CACHE_LIMIT`` chooses the limit in bytes, or
+``default`` keeps MLX's.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ def _default_limit() -> int:
     return min(_CAP, physical // 4)
 
 
-def raise_cpu_cache_limit() -> int | None:
-    """Apply the limit described above (CPU default device only); returns it, or None if untouched."""
+def configure_allocator() -> int | None:
+    """Apply the cache limit described above (CPU default device only); returns it, or None if
+    MLX's default is kept."""
     global _configured
     choice = os.environ.get("TITANS_MLX_CACHE_LIMIT", "").strip().lower()
     if choice == "default" or mx.default_device() != mx.cpu:
@@ -53,5 +55,5 @@ def raise_cpu_cache_limit() -> int | None:
 
 
 def cache_limit() -> int | None:
-    """The cache limit titans set in this process (None: MLX's default was kept)."""
+    """The cache limit ``configure_allocator`` set in this process (None: MLX's default is in force)."""
     return _configured

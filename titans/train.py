@@ -27,6 +27,7 @@ import mlx.nn as nn
 import mlx.optimizers as optim
 import numpy as np
 
+from titans._cache import configure_allocator
 from titans import _checks, tasks
 from titans.models import MODELS, SIZES, create_model, model_args
 
@@ -349,6 +350,7 @@ def main(argv=None) -> int:
     parser.add_argument("--eval-lengths", type=_lengths, default=[], help="comma-separated lengths to evaluate at")
     parser.add_argument("--save", default=None, help="checkpoint path (.safetensors)")
     args = parser.parse_args(argv)
+    configure_allocator()
     try:
         model_options = _parse_options(args.model_option)
         task_options = _parse_options(args.task_option)
