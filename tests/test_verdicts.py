@@ -6,7 +6,15 @@ import pytest
 
 from claims.registry import Claim
 from titans.reporting import MeanCI
-from titans.reporting.verdicts import INCONCLUSIVE, NOT_REPRODUCED, SUPPORTED, interval_verdict, settle
+from titans.reporting.verdicts import (
+    INCONCLUSIVE,
+    NOT_REPRODUCED,
+    SUPPORTED,
+    SanityError,
+    interval_verdict,
+    sanity,
+    settle,
+)
 
 SCALES = {"ci": {"desc": "x"}, "full": {"desc": "y"}}
 
@@ -49,3 +57,16 @@ def test_settle_outcomes():
         settle(c, MeanCI(0.8, 0.7, 0.85, 3), what="row")
     with pytest.raises(pytest.skip.Exception, match="inconclusive: the interval straddles"):
         settle(c, MeanCI(0.9, 0.8, 1.0, 3))
+
+
+def test_sanity_raises_an_error_that_is_not_an_assertion():
+    sanity(True, "never raised")
+    with pytest.raises(SanityError, match="helper disagrees"):
+        sanity(False, "helper disagrees")
+    assert not issubclass(SanityError, AssertionError)  # else xfail(raises=AssertionError) swallows it
+    try:
+        sanity(0, "zero is false")
+    except AssertionError:  # pragma: no cover - the point of the test
+        pytest.fail("SanityError was caught as an AssertionError")
+    except SanityError:
+        pass

@@ -11,6 +11,13 @@ Options
                                  reproduce at CI scale stays an open question at full scale.
     ``--claims-report-dir DIR``  where ``claims.md`` / ``claims.json`` go (default ``reports``,
                                  relative to the rootdir).
+    ``--seeds 3,4,5``            run every claim that takes seeds on these instead: at configure
+                                 time (before collection) the ``"seeds"`` entry of the active
+                                 scale of every registered claim that has one is replaced, in the
+                                 registry's own ``CLAIMS`` dict, so tests that read
+                                 ``CLAIMS[id].scales[scale]["seeds"]`` or ``claim.scales[...]`` see
+                                 the same list. Distinct non-negative integers; the report's meta
+                                 records them (``seeds``).
     ini ``claims_registry``      module holding ``CLAIMS`` (default ``claims.registry``).
 
 Fixtures
@@ -20,6 +27,11 @@ Fixtures
     ``claim_record``  a :class:`titans.reporting.report.ClaimRecord`: ``.value()``, ``.seeds()``,
                       ``.curve()``, ``.note()``; records travel as user properties.
 
+Exceptions
+    A failed ``assert`` (or ``pytest.fail``) is a verdict: *not reproduced*. Any other exception is
+    an *error*, and a :class:`titans.reporting.verdicts.SanityError` (a failed check of the harness
+    itself) is never taken for an expected failure, whatever xfail marker the test carries.
+
 At the end of the session (on the xdist controller, or the only process) ``claims.md`` and
 ``claims.json`` are written, provided at least one claim test ran, and the same table is printed
 in the terminal summary. Then, when matplotlib is importable, ``figures/<claim-id>.png`` are drawn
@@ -28,6 +40,8 @@ from ``claims.json`` and embedded in ``claims.md`` (:mod:`titans.reporting.figur
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import datetime as _dt
 import difflib
 import importlib
@@ -43,10 +57,12 @@ import pytest
 from titans.reporting import figures as _figures
 from titans.reporting import report as _report
 from titans.reporting.report import ClaimRecord
+from titans.reporting.verdicts import SanityError
 
 REPORTER_NAME = "titans-claims-reporter"
 SCALES = ("ci", "full")
 _registry_key = pytest.StashKey[Any]()
+_seeds_key = pytest.StashKey[Any]()
 
 
 # --------------------------------------------------------------------------------------------
@@ -69,11 +85,71 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="reports",
         help="directory for claims.md / claims.json (relative to the rootdir; default: reports).",
     )
+    group.addoption(
+        "--seeds",
+        action="store",
+        default=None,
+        type=parse_seeds,
+        metavar="S1,S2,...",
+        help="run every claim that takes seeds on these (comma-separated distinct non-negative "
+        "integers) instead of the registry's seeds for the active --scale.",
+    )
     parser.addini(
         "claims_registry",
         "module that defines CLAIMS, a dict of claim id -> Claim (default: claims.registry)",
         default="claims.registry",
     )
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"3,4,5"`` -> ``[3, 4, 5]``; anything but distinct non-negative integers is an error."""
+    parts = [p.strip() for p in str(text).split(",")]
+    if not all(parts):
+        raise argparse.ArgumentTypeError(f"--seeds wants comma-separated non-negative integers, got {text!r}")
+    bad = [p for p in parts if not (p.isascii() and p.isdigit())]
+    if bad:
+        raise argparse.ArgumentTypeError(
+            f"--seeds wants comma-separated non-negative integers, got {text!r} ({', '.join(map(repr, bad))})"
+        )
+    seeds = [int(p) for p in parts]
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise argparse.ArgumentTypeError(
+            f"--seeds must not repeat a seed (repeated: {', '.join(map(str, repeated))}): a repeated seed "
+            "repeats its sample and narrows the interval for nothing"
+        )
+    return seeds
+
+
+def _registry_module(config: pytest.Config) -> Any:
+    name = config.getini("claims_registry")
+    try:
+        return importlib.import_module(name)
+    except Exception as err:  # noqa: BLE001 - reported as a usage problem
+        raise pytest.UsageError(f"cannot load the claims registry {name!r}: {type(err).__name__}: {err}") from err
+
+
+def override_seeds(config: pytest.Config, seeds: list[int]) -> list[str]:
+    """Replace, in the registry module's ``CLAIMS``, the ``"seeds"`` of the active scale of every
+    claim that has them by ``seeds``; returns the ids replaced."""
+    scale = config.getoption("scale")
+    module = _registry_module(config)
+    claims = module.CLAIMS
+    replaced = []
+    for cid, claim in list(claims.items()):
+        params = claim.scales.get(scale)
+        if params is None or "seeds" not in params:
+            continue
+        scales = {k: dict(v) for k, v in claim.scales.items()}
+        scales[scale]["seeds"] = list(seeds)
+        try:
+            claims[cid] = dataclasses.replace(claim, scales=scales)
+        except TypeError as err:
+            raise pytest.UsageError(f"--seeds: cannot replace the seeds of {cid!r} in the claims registry "
+                                    f"({type(err).__name__}: {err})") from err
+        replaced.append(cid)
+    config.stash[_registry_key] = None  # load_claims copies the updated dict
+    return replaced
 
 
 def _declared_markers(config: pytest.Config) -> set[str]:
@@ -89,6 +165,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if "not_reproduced" not in declared:
         config.addinivalue_line("markers", "not_reproduced(scale, reason): measured not to reproduce at "
                                 "that scale (strict xfail there, with the measured number in the reason)")
+    seeds = config.getoption("seeds", None)
+    if seeds is not None:
+        config.stash[_seeds_key] = (list(seeds), override_seeds(config, seeds))
     config.pluginmanager.register(ClaimsSession(config), REPORTER_NAME)
 
 
@@ -97,11 +176,11 @@ def load_claims(config: pytest.Config) -> dict[str, Any]:
     cached = config.stash.get(_registry_key, None)
     if cached is not None:
         return cached
-    name = config.getini("claims_registry")
+    module = _registry_module(config)
     try:
-        module = importlib.import_module(name)
         claims = dict(module.CLAIMS)
     except Exception as err:  # noqa: BLE001 - reported as a usage problem
+        name = config.getini("claims_registry")
         raise pytest.UsageError(f"cannot load the claims registry {name!r}: {type(err).__name__}: {err}") from err
     config.stash[_registry_key] = claims
     return claims
@@ -200,6 +279,10 @@ def claim_record(claim: Any, record_property) -> ClaimRecord:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     rep = yield
     excinfo = call.excinfo
+    if excinfo is not None and excinfo.errisinstance(SanityError) and hasattr(rep, "wasxfail"):
+        # a broken harness is never an expected failure (a plain xfail without raises= caught it)
+        del rep.wasxfail
+        rep.outcome = "failed"
     if excinfo is not None and item.get_closest_marker("claim") is not None:
         if not excinfo.errisinstance(pytest.skip.Exception):
             # pytest.fail / pytest.xfail are deliberate verdicts, like a failed assert.
@@ -312,6 +395,14 @@ class ClaimsSession:
         path = Path(self.config.getoption("claims_report_dir"))
         return path if path.is_absolute() else self.config.rootpath / path
 
+    def seeds_meta(self) -> dict[str, Any]:
+        """Which seeds ran: the registry's, or those of ``--seeds`` and the claims they replaced."""
+        override = self.config.stash.get(_seeds_key, None)
+        if override is None:
+            return {"source": "registry"}
+        seeds, replaced = override
+        return {"source": "--seeds", "seeds": seeds, "claims": replaced}
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.collector.add(report)
 
@@ -339,6 +430,7 @@ class ClaimsSession:
             "exitstatus": self.exitstatus,
             "git_commit": _git_commit(self.config.rootpath),
             "command": " ".join(sys.argv),
+            "seeds": self.seeds_meta(),
             "environment": collect_machine_info(),
         }
         out = self.report_dir
@@ -357,6 +449,10 @@ class ClaimsSession:
         terminalreporter.write_sep("=", "claims report")
         for line in _report.render_terminal(self._finalize()):
             terminalreporter.write_line(line)
+        seeds = self.seeds_meta()
+        if seeds["source"] == "--seeds":
+            terminalreporter.write_line(f"seeds {','.join(map(str, seeds['seeds']))} (--seeds) in place of the "
+                                        f"registry's, for {len(seeds['claims'])} claim(s)")
         for path in self.written:
             terminalreporter.write_line(f"written: {path}")
         if self.figures_note:

@@ -6,6 +6,12 @@ side, *inconclusive* otherwise (a single sample has no interval: its mean decide
 claim is structural, never here). ``settle`` turns the verdict into the test outcome: it returns
 (supported), raises ``AssertionError`` with the run's own numbers (not reproduced) or skips with
 ``inconclusive: ...`` (inconclusive).
+
+A check of the harness itself (a NumPy helper against the op it transcribes, a generated stream
+against its protocol, a registered grid that produced no cell) is not a verdict: ``sanity`` raises
+:class:`SanityError`, which is deliberately *not* an ``AssertionError``, so a claim marked
+``not_reproduced`` (a strict ``xfail(raises=AssertionError)``) reports it as an *error* instead of
+counting a broken helper as the claim failing.
 """
 
 from __future__ import annotations
@@ -17,9 +23,32 @@ import pytest
 from titans.reporting import MeanCI
 from titans.reporting.report import INCONCLUSIVE_PREFIX
 
-__all__ = ["INCONCLUSIVE", "NOT_REPRODUCED", "SUPPORTED", "inconclusive", "interval_verdict", "settle"]
+__all__ = [
+    "INCONCLUSIVE",
+    "NOT_REPRODUCED",
+    "SUPPORTED",
+    "SanityError",
+    "inconclusive",
+    "interval_verdict",
+    "sanity",
+    "settle",
+]
 
 SUPPORTED, NOT_REPRODUCED, INCONCLUSIVE = "supported", "not reproduced", "inconclusive"
+
+
+class SanityError(Exception):
+    """A consistency check of the harness failed: the measurement cannot be trusted, so the test is
+    an error, never *not reproduced* (not an ``AssertionError`` on purpose; see the module doc)."""
+
+
+def sanity(condition, message: str) -> None:
+    """Raise :class:`SanityError` with ``message`` unless ``condition`` holds.
+
+    For checks of the harness (helpers, generated data, protocol bookkeeping), never for the
+    claim's threshold, which ``settle`` or a plain ``assert claim.holds(...)`` judges."""
+    if not condition:
+        raise SanityError(message)
 
 
 def interval_verdict(claim, summary: MeanCI) -> str:
