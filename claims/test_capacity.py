@@ -23,6 +23,7 @@ import pytest
 from claims import mixers as M
 from claims.registry import CLAIMS
 from titans.reporting import mean_ci
+from titans.reporting.verdicts import sanity, settle
 from titans.tasks import kv_stream_pairs
 
 DEEP, MDK, SMALL, LARGE = ("capacity.deep-vs-matrix", "capacity.matrix-dk", "failure.capacity-too-small",
@@ -112,7 +113,7 @@ def _cost_curves(claim_record, d_k: int):
                 times.append(time.perf_counter() - t)
             params = sum(int(np.prod(w.shape)) for w in ws)
             state = sum(w.nbytes for w in st.weights) + sum(s.nbytes for s in st.momentum)
-            assert state == 2 * 4 * params, "state = weights + momentum, float32"
+            sanity(state == 2 * 4 * params, f"state {state} B != weights + momentum in float32 ({2 * 4 * params} B)")
             rows.append((depth, width, params, T / min(times), state))
     for depth in (1, 2, 3):
         mine = [r for r in rows if r[0] == depth]
@@ -127,9 +128,9 @@ def _cost_curves(claim_record, d_k: int):
 
 @pytest.mark.claim(DEEP)
 @pytest.mark.not_reproduced("ci", reason=(
-    "At equal width (hidden = d_k = 32), best theta per depth and 16 passes, L_M = 1, 2 and 3 all "
-    "store 64 pairs at >= 0.9 recall: ratio 1.00 vs >= 1.25; the recall curves agree within 0.03 up "
-    "to 256 pairs. Depth adds parameters but no capacity under this fitting budget."))
+    "At equal width (hidden = d_k), with the best theta per depth and the registered passes, the deep "
+    "memories store as many pairs as the matrix memory, not more: depth adds parameters but no "
+    "capacity under this fitting budget."))
 def test_deep_vs_matrix(claim, claim_record, scale):
     cfg = claim.scales[scale]
     d_k, pairs, seeds, passes, thetas = cfg["d_k"], list(cfg["pairs"]), list(cfg["seeds"]), cfg["passes"], list(cfg["thetas"])
@@ -139,7 +140,7 @@ def test_deep_vs_matrix(claim, claim_record, scale):
     V0 = np.stack([kv_stream_pairs(d_k, d_k, 64, seed=s).values for s in range(2)])
     err = max(M.check_online_against_memory_scan(spec.but(depth=d, hidden=d_k if d > 1 else None), K0, V0, steps=64)
               for d in depths)
-    assert err < 1e-4, err
+    sanity(err < 1e-4, f"online_scan disagrees with memory_scan(chunk_size=1): max rel diff {err:.2e}")
     caps, results = {}, {}
     for depth in depths:
         table, best, per_seed = capacity_table(d_k, pairs, depth, d_k, passes, thetas, seeds)
@@ -151,11 +152,11 @@ def test_deep_vs_matrix(claim, claim_record, scale):
     claim_record.value("capacity(L_M=2) / capacity(L_M=1), equal width", headline)
     claim_record.seeds(seeds)
     for depth in depths:
-        claim_record.value(f"capacity L_M={depth} (pairs at recall >= 0.9)", mean_ci(caps[depth]))
+        claim_record.value(f"capacity L_M={depth} (pairs at recall >= {BAR:g})", mean_ci(caps[depth]))
     claim_record.note("θ* per depth: " + ", ".join(f"L_M={d}: {results[d][1]:g}" for d in depths)
                       + f"; {passes} passes; d_k = hidden = {d_k}; online vs memory_scan max rel diff {err:.1e}")
     _cost_curves(claim_record, d_k)
-    assert claim.holds(headline.mean), claim.describe(headline.mean)
+    settle(claim, headline, what="L_M=2 / L_M=1")
 
 
 def pytest_generate_tests(metafunc):
@@ -178,14 +179,14 @@ def test_matrix_capacity_scales_with_dk(d_k, claim, claim_record, scale):
     claim_record.note(f"θ*={best:g}; pairs grid {pairs}; {passes} passes")
     _curves(claim_record, f"matrix memory d_k={d_k}", [n / d_k for n in pairs], table, best,
             xlabel="stored pairs / d_k")
-    assert claim.holds(headline.mean), claim.describe(headline.mean)
+    settle(claim, headline, what=f"d_k={d_k}")
 
 
 @pytest.mark.claim(SMALL)
 @pytest.mark.not_reproduced("ci", reason=(
-    "128 pairs in a d_k=32 matrix memory are still recalled at 0.60 +- 0.08 (best theta, 16 passes) "
-    "vs <= 0.5: detail is lost (0.93 at 2 d_k, 0.60 at 4 d_k) but nearest-neighbour decoding among "
-    "192 candidates tolerates the least-squares error, so the failure is milder than stated."))
+    "Beyond d_k pairs the matrix memory loses detail, but nearest-neighbour decoding among the "
+    "written values and the foils tolerates the least-squares error, so recall stays above the bar: "
+    "the failure is milder than stated."))
 def test_capacity_too_small(claim, claim_record, scale):
     cfg = claim.scales[scale]
     d_k, n, seeds, passes, thetas = cfg["d_k"], cfg["pairs"], list(cfg["seeds"]), cfg["passes"], list(cfg["thetas"])
@@ -197,7 +198,7 @@ def test_capacity_too_small(claim, claim_record, scale):
     claim_record.curve("recall vs θ", thetas, r.mean(axis=1).tolist(), xlabel="θ", ylabel="recall accuracy",
                        pairs=n, d_k=d_k)
     claim_record.note(f"best θ={thetas[best]:g}; {passes} passes; {n}/{d_k} = {n / d_k:g} pairs per key dimension")
-    assert claim.holds(headline.mean), claim.describe(headline.mean)
+    settle(claim, headline, what=f"{n} pairs, d_k={d_k}")
 
 
 @pytest.mark.claim(LARGE)
@@ -220,4 +221,4 @@ def test_capacity_too_large(claim, claim_record, scale):
     claim_record.curve(f"recall vs θ, hidden {wide}", thetas, wide_all.mean(axis=1).tolist(), xlabel="θ",
                        ylabel="recall accuracy", hidden=wide, pairs=n)
     claim_record.note(f"L_M={depth}, {n} pairs, θ={thetas[best]:g} (best for hidden {d_k}), {passes} passes")
-    assert claim.holds(headline.mean), claim.describe(headline.mean)
+    settle(claim, headline, what=f"hidden {wide} vs {d_k}")
