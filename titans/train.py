@@ -37,7 +37,6 @@ TASKS = {
     "far_pointer": tasks.far_pointer,
     "rebinding": tasks.rebinding,
     "selective_copy": tasks.selective_copy,
-    "noisy_recall": tasks.noisy_recall,
 }
 
 
