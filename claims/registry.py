@@ -17,22 +17,58 @@ lengths and seeds the test should use; tests read them as ``claim.scales[scale]`
 
 ``direction`` is one of ``>=``, ``<=``, ``>``, ``<``, ``==`` (threshold a number or bool) or ``in``
 (threshold a closed interval ``(low, high)``).
+
+``kind`` says where a claim comes from (``Claim.origin``): the paper (``paper``, ``table``), the seed
+(``failure-case``, ``reviewer``) or the harness itself (``control``, and ``sanity`` for structural
+checks that can only fail on a bug; the report lists them apart from the claims).
+
+Every claim carries the date it was registered (``registered``) and, in order, every amendment made
+after that (``amendments``). ``claims/registry.lock.json`` holds a hash of each claim's metric,
+direction, threshold and scales with its number of amendments; ``tests/test_registry.py`` fails when
+those fields change without a new amendment. ``python -m claims.registry --lock`` rewrites the lock
+(it refuses while a claim changed without one); ``--check`` lists what is out of date.
 """
 
 from __future__ import annotations
 
+import argparse
+import datetime as _dt
 import difflib
+import hashlib
+import json
 import math
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
-__all__ = ["CLAIMS", "DIRECTIONS", "KINDS", "SCALES", "Amendment", "Claim", "get"]
+__all__ = [
+    "CLAIMS", "DIRECTIONS", "KINDS", "LOCKED_FIELDS", "LOCK_PATH", "ORIGINS", "SCALES", "Amendment",
+    "Claim", "get", "lock_entries", "lock_hash", "lock_problems", "read_lock", "render_lock", "write_lock",
+]
 
 DIRECTIONS = (">=", "<=", ">", "<", "==", "in")
-# control: a check of the harness's own protocol (e.g. that a model learned), not a paper claim
-KINDS = ("paper", "failure-case", "reviewer", "table", "control")
+# kind -> origin. control: a check of the harness's own protocol (e.g. that a model learned);
+# sanity: a structural check of the implementation that can only fail on a bug.
+ORIGINS = {
+    "paper": "paper", "table": "paper",
+    "failure-case": "seed", "reviewer": "seed",
+    "control": "harness", "sanity": "harness",
+}
+KINDS = tuple(ORIGINS)
 SCALES = ("ci", "full")
+
+
+def _iso_date(text: Any, what: str) -> str:
+    """``text`` if it is an ISO date ``YYYY-MM-DD``; a ``ValueError`` naming ``what`` otherwise."""
+    try:
+        ok = isinstance(text, str) and len(text) == 10 and _dt.date.fromisoformat(text).isoformat() == text
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{what} must be an ISO date YYYY-MM-DD, got {text!r}")
+    return text
 
 
 @dataclass(frozen=True)
@@ -49,6 +85,7 @@ class Amendment:
         for name in ("date", "what", "why", "before"):
             if not str(getattr(self, name)).strip():
                 raise ValueError(f"amendment {name} is required")
+        _iso_date(self.date, "amendment date")
 
     def to_dict(self) -> dict[str, str]:
         return {"date": self.date, "what": self.what, "why": self.why, "before": self.before}
@@ -56,7 +93,7 @@ class Amendment:
 
 @dataclass(frozen=True, repr=False)
 class Claim:
-    """One pre-registered, testable claim."""
+    """One pre-registered, testable claim (``registered``: ISO date; amendments oldest first)."""
 
     id: str
     statement: str
@@ -69,12 +106,20 @@ class Claim:
     kind: str
     notes: str = ""
     amendments: tuple = ()
+    registered: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "amendments", tuple(self.amendments))
         for a in self.amendments:
             if not isinstance(a, Amendment):
                 raise TypeError(f"{self.id}: amendments must be Amendment instances, got {type(a).__name__}")
+        if self.registered:
+            _iso_date(self.registered, f"{self.id}: registered")
+        dates = [a.date for a in self.amendments]
+        if dates != sorted(dates):
+            raise ValueError(f"{self.id}: amendments must be in date order, got {dates}")
+        if self.registered and dates and dates[0] < self.registered:
+            raise ValueError(f"{self.id}: amendment dated {dates[0]} precedes registration {self.registered}")
         if not self.id or self.id != self.id.strip() or " " in self.id:
             raise ValueError(f"bad claim id {self.id!r}")
         if self.direction not in DIRECTIONS:
@@ -125,6 +170,11 @@ class Claim:
         return t[0] <= value <= t[1]
 
     @property
+    def origin(self) -> str:
+        """``paper``, ``seed`` or ``harness``: where the claim comes from (see ``ORIGINS``)."""
+        return ORIGINS[self.kind]
+
+    @property
     def threshold_text(self) -> str:
         if self.direction == "in":
             return f"in [{self.threshold[0]:g}, {self.threshold[1]:g}]"
@@ -148,6 +198,8 @@ class Claim:
             "scales": {k: dict(v) for k, v in self.scales.items()},
             "test": self.test,
             "kind": self.kind,
+            "origin": self.origin,
+            "registered": self.registered,
             "notes": self.notes,
             "amendments": [a.to_dict() for a in self.amendments],
         }
@@ -225,6 +277,40 @@ _MEMORY_DEFAULTS_AMENDMENT = Amendment(
            "of them (4.08, 95% CI 3.42-4.74).",
 )
 
+_TIMING_RULE_AMENDED = "2026-11-25"  # commit d00fd41
+
+
+def _paired_timing_amendment(before: str) -> Amendment:
+    """The timing claims' move from a min-over-rounds ratio to the interval over paired rounds."""
+    return Amendment(
+        date=_TIMING_RULE_AMENDED,
+        what="Rule: from 'forward wall time ratio time(4L)/time(L), min over rounds', judged by its value "
+             "against the threshold, to the mean of the paired-round ratios (4L timed right after L) "
+             "judged by its 95% interval: supported when the whole interval lies on the threshold's "
+             "side, not reproduced when it lies wholly on the other side, inconclusive otherwise. "
+             "Threshold and lengths unchanged.",
+        why="On the shared 2-core CPU the round-to-round noise is of the order of the margin in the "
+            "threshold, so one min-over-rounds ratio can land on either side of it by chance; the "
+            "interval over paired rounds says when a run cannot decide.",
+        before=before,
+    )
+
+
+_SANITY_AMENDED = "2026-12-02"
+
+
+def _sanity_amendment(why: str) -> Amendment:
+    """Re-classification of a structural check as a sanity row (issue #13)."""
+    return Amendment(
+        date=_SANITY_AMENDED,
+        what="Re-classified from kind 'paper' to 'sanity': a structural check, listed apart from the "
+             "claims in the report and counted separately. Metric, threshold and protocol unchanged.",
+        why=why,
+        before="Listed and counted among the paper claims; the measurement and its verdict are "
+               "unaffected by the re-classification.",
+    )
+
+
 _ALL: list[Claim] = [
     # ---------------------------------------------------------------- abstract (paper) claims
     Claim(
@@ -243,6 +329,7 @@ _ALL: list[Claim] = [
         },
         test="claims/test_recall.py",
         kind="paper",
+        registered="2026-11-25",
         notes="Attention alone fails this by construction (recall.swa-beyond-window); the memory "
         "branch must carry the information across the window.",
     ),
@@ -260,6 +347,7 @@ _ALL: list[Claim] = [
         },
         test="claims/test_throughput.py",
         kind="paper",
+        registered="2026-11-25",
         notes="Outputs of the two forms must agree (exactness tests cover the tolerance); the "
         "speed-up is what 'parallelizable' buys on this hardware.",
     ),
@@ -278,6 +366,7 @@ _ALL: list[Claim] = [
         },
         test="claims/test_throughput.py",
         kind="paper",
+        registered="2026-11-25",
         notes="Constant per-token cost; a KV-cache model grows linearly instead. 1.25 allows timing "
         "noise on a shared 2-core CPU.",
         amendments=(_MEMORY_DEFAULTS_AMENDMENT,),
@@ -298,6 +387,7 @@ _ALL: list[Claim] = [
         },
         test="claims/test_recall.py",
         kind="paper",
+        registered="2026-11-25",
         notes="Read together with throughput.linear-titans and throughput.attention-superlinear: "
         "accuracy kept while the cost stays linear.",
     ),
@@ -316,6 +406,7 @@ _ALL: list[Claim] = [
         },
         test="claims/test_recall.py",
         kind="paper",
+        registered="2026-11-25",
         notes="The paper's evidence is plot-only (ref §5.5: BABILong curves, x-axis to ~1e7); ATLAS "
         "reports +80% over Titans on BABILong at 10M (ref §7). Synthetic needle, not BABILong.",
     ),
@@ -338,8 +429,11 @@ _ALL: list[Claim] = [
         },
         test="claims/test_throughput.py",
         kind="paper",
+        registered="2026-11-25",
         notes="4.6 = 4 x 1.15 tolerance for timing noise.",
-        amendments=(_MEMORY_DEFAULTS_AMENDMENT,),
+        amendments=(_paired_timing_amendment(
+            "Not recorded as not reproduced under the min-over-rounds rule; the runs' numbers were not "
+            "kept in the repository."), _MEMORY_DEFAULTS_AMENDMENT),
     ),
     Claim(
         id="throughput.linear-retnet",
@@ -356,7 +450,12 @@ _ALL: list[Claim] = [
         },
         test="claims/test_throughput.py",
         kind="paper",
+        registered="2026-11-25",
         notes="Same protocol as throughput.linear-titans.",
+        amendments=(_paired_timing_amendment(
+            "min-over-rounds ratio 4.81 and 4.76 in two runs against <= 4.6 (RetNet forward 0.414 -> "
+            "1.994 s and 0.377 -> 1.794 s at 2048 -> 8192; pairwise medians 4.50 and 4.51), recorded "
+            "as not reproduced (strict xfail)."),),
     ),
     Claim(
         id="throughput.attention-superlinear",
@@ -373,8 +472,12 @@ _ALL: list[Claim] = [
         },
         test="claims/test_throughput.py",
         kind="paper",
+        registered="2026-11-25",
         notes="Asymptotically 16; ref baselines §8 measured 14.7 (SDPA 4k -> 16k, CPU). 6.0 demands "
         "a clear quadratic term while allowing fixed overheads at short L.",
+        amendments=(_paired_timing_amendment(
+            "Not recorded as not reproduced under the min-over-rounds rule; the runs' numbers were not "
+            "kept in the repository."),),
     ),
     Claim(
         id="decode.state-flat-titans",
@@ -391,10 +494,13 @@ _ALL: list[Claim] = [
                      "factor": 4, "models": ["lmm", "mac", "mag", "mal"]},
         },
         test="claims/test_throughput.py",
-        kind="paper",
+        kind="sanity",
+        registered="2026-11-25",
         notes="Counts the memory/LMM state; attention-window caches of hybrids are bounded by the "
         "window and reported separately.",
-        amendments=(_MEMORY_DEFAULTS_AMENDMENT,),
+        amendments=(_MEMORY_DEFAULTS_AMENDMENT, _sanity_amendment(
+            "The Titans decoding state is a fixed set of memory weight and momentum arrays by "
+            "construction: growth would mean a cache bug, not a finding about the paper.")),
     ),
     Claim(
         id="decode.kv-cache-grows",
@@ -408,8 +514,24 @@ _ALL: list[Claim] = [
             "full": {"desc": "L=16384 -> 65536", "L": 16384, "factor": 4},
         },
         test="claims/test_throughput.py",
-        kind="paper",
+        kind="sanity",
+        registered="2026-11-25",
         notes="Exactly 4 for a pure cache; persistent/prefix tokens lower it slightly.",
+        amendments=(Amendment(
+            date=_TIMING_RULE_AMENDED,
+            what="Metric: from 'KV-cache bytes after 4L tokens / after L tokens' (the cache's allocation) "
+                 "to the bytes of the keys/values the cache holds; the allocation ratio is recorded "
+                 "beside. Threshold and lengths unchanged.",
+            why="KVCache allocates room in steps of 256 positions, so the allocation ratio depends on "
+                "where L and 4L fall on that grid (after a 1024-token prefill the first decode step "
+                "allocates 1280 positions, the prefill to 4096 exactly 4100); the claim is about what "
+                "the cache holds.",
+            before="allocation ratio 3.203 (5,242,880 -> 16,793,600 bytes) against >= 3.5, recorded as "
+                   "not reproduced (strict xfail), while the stored positions grew 4.0x.",
+        ), _sanity_amendment(
+            "A full-attention cache holds the keys and values of every position by construction: "
+            "bytes that do not grow with the context would mean a cache bug, not a finding about the "
+            "paper.")),
     ),
     Claim(
         id="streaming.constant-memory",
@@ -426,8 +548,12 @@ _ALL: list[Claim] = [
                      "tokens": 2_097_152, "piece": 8192},
         },
         test="claims/test_throughput.py",
-        kind="paper",
+        kind="sanity",
+        registered="2026-11-25",
         notes="Measure MLX active/peak memory (or RSS) per quarter; the stream must complete.",
+        amendments=(_sanity_amendment(
+            "The scan carries a fixed-size state between pieces and its inputs are made per piece: "
+            "peak memory that grows with the stream would mean a leak, not a finding about the paper."),),
     ),
     # ---------------------------------------------------------------- recall
     Claim(
@@ -449,6 +575,7 @@ _ALL: list[Claim] = [
         },
         test="claims/test_recall.py",
         kind="paper",
+        registered="2026-11-25",
         notes="Paper anchor: table2.mac-sniah-16k (MAC >= 95% S-NIAH at 16K). Protocol "
         "(claims/mixers.py): fixed untrained mixers on kv_stream_far_pointer; a stream of length L "
         "holds the needle at L-1-D (D = largest registered distance < L) and is read at every "
@@ -473,8 +600,12 @@ _ALL: list[Claim] = [
                      "distances": [1024, 4096, 65536], "seeds": _SEEDS_FULL},
         },
         test="claims/test_recall.py",
-        kind="paper",
+        kind="sanity",
+        registered="2026-11-25",
         notes="chance = 1/(number of candidate values).",
+        amendments=(_sanity_amendment(
+            "Attention restricted to a window cannot read a pair written before it: recall above "
+            "chance beyond the window would mean a masking bug, not a finding about the paper."),),
     ),
     # ---------------------------------------------------------------- capacity
     Claim(
@@ -497,6 +628,7 @@ _ALL: list[Claim] = [
         },
         test="claims/test_capacity.py",
         kind="paper",
+        registered="2026-11-25",
         notes="Equal width: hidden width = d_k; several passes over the pairs allowed (capacity, "
         "not one-shot learning speed). Protocol: kv_stream_pairs written `passes` times (order "
         "reshuffled each pass) by the token recurrence (eta 0.9, alpha 0), then every key "
@@ -523,6 +655,7 @@ _ALL: list[Claim] = [
         },
         test="claims/test_capacity.py",
         kind="paper",
+        registered="2026-11-25",
         notes="Checks both that the capacity scales with d_k and that it does not exceed it by much.",
     ),
     # ---------------------------------------------------------------- stability
@@ -542,11 +675,24 @@ _ALL: list[Claim] = [
         },
         test="claims/test_stability.py",
         kind="paper",
+        registered="2026-11-25",
         notes="The test must also assert that every state is finite (a NaN makes the ratio NaN, "
         "which never satisfies the threshold). Random unit keys, values N(0, 1/d); two configs, "
         "one test row each: the NeuralMemory initial gates (L_M=2, hidden 2 d_k, chunk 64, "
         "theta 0.02 sigmoid(-2), eta sigmoid(2.2), alpha sigmoid(-4)) and the recall default "
         "(matrix memory, token recurrence, alpha 0).",
+        amendments=(Amendment(
+            date="2026-11-25",  # commit 4a76f91
+            what="Protocol: the first half of the stream, the ratio's denominator, includes the initial "
+                 "weights (t = 0) besides the state after each piece; a collapse of the memory to M = 0 "
+                 "is recorded as its own value and note. Metric wording, threshold and scales "
+                 "unchanged.",
+            why="In the first run the memory with the NeuralMemory initial gates collapsed to M = 0 "
+                "within the first piece, so both maxima were 0 and the ratio said nothing about "
+                "boundedness.",
+            before="0/0: the ratio was NaN for the NeuralMemory-gate configuration (maximum norm 0 in "
+                   "both halves), which never satisfies the threshold.",
+        ),),
     ),
     # ---------------------------------------------------------------- gating (paper's Table 2 explanation)
     Claim(
@@ -568,6 +714,7 @@ _ALL: list[Claim] = [
         },
         test="claims/test_gating.py",
         kind="paper",
+        registered="2026-11-25",
         notes="Stream: each step re-binds one of `pool` keys to a fresh value with probability "
         "p_overwrite, else writes a fresh random distractor pair; at the end every pool key is "
         "queried for its latest value. Constant (untrained) alpha; the measured difference is the "
@@ -589,6 +736,7 @@ _ALL: list[Claim] = [
         },
         test="claims/test_gating.py",
         kind="paper",
+        registered="2026-11-25",
     ),
     # ---------------------------------------------------------------- trained comparisons
     Claim(
@@ -603,6 +751,7 @@ _ALL: list[Claim] = [
         scales=_CONTROL,
         test="claims/test_trained.py",
         kind="paper",
+        registered="2026-11-25",
         notes="Equal parameter budget (ref baselines §3) and equal steps; one row per Titans "
         "variant; mean over seeds of the per-seed difference, verdict from its 95% CI. Moderate "
         "length = the training length.",
@@ -635,6 +784,7 @@ for _slug, _row, _how in _ABLATIONS:
             },
             test="claims/test_trained.py",
             kind="paper",
+            registered="2026-11-25",
             notes="Direction only; the paper's magnitudes come from 400M models (ref §5.4).",
         )
     )
@@ -661,6 +811,7 @@ _ALL += [
         },
         test="claims/test_drift.py",
         kind="failure-case",
+        registered="2026-11-25",
     ),
     Claim(
         id="failure.interference",
@@ -687,6 +838,7 @@ _ALL += [
         "recorded as curves in the same test.",
         test="claims/test_interference.py",
         kind="failure-case",
+        registered="2026-11-25",
     ),
     Claim(
         id="failure.capacity-too-small",
@@ -707,6 +859,7 @@ _ALL += [
         },
         test="claims/test_capacity.py",
         kind="failure-case",
+        registered="2026-11-25",
     ),
     Claim(
         id="failure.capacity-too-large",
@@ -727,6 +880,7 @@ _ALL += [
         },
         test="claims/test_capacity.py",
         kind="failure-case",
+        registered="2026-11-25",
         notes="Same inner learning rate schedule across widths (no per-width tuning). Width = "
         "hidden width of an L_M=2 memory; the task needs `pairs` = d_k pairs; theta = the best "
         "grid value for width d_k, used unchanged for the wider memory.",
@@ -756,6 +910,7 @@ _ALL += [
         },
         test="claims/test_trained.py",
         kind="failure-case",
+        registered="2026-11-25",
         notes="Both rows use the learning-control task (_CONTROL) with 'steps' steps. The literal row "
         "shows where the failure is present; the stabilized row whether the stabilizers remove it.",
         amendments=(Amendment(
@@ -782,6 +937,7 @@ _ALL += [
         scales=_CONTROL,
         test="claims/test_trained.py",
         kind="failure-case",
+        registered="2026-11-25",
         notes="One row per Titans variant; mean over seeds of the per-seed difference, verdict from "
         "its 95% CI. The advantage at every length is recorded as a curve; the moderate-length gap "
         "is trained.titans-vs-transformer-moderate.",
@@ -806,6 +962,7 @@ _ALL += [
         },
         test="claims/test_drift.py",
         kind="reviewer",
+        registered="2026-11-25",
         notes="With a fixed small forgetting rate: alpha = 1e-4, the rate of the ref §6.1 "
         "measurement of titans-pytorch. Untrained gates, so no learned alpha: alpha = 0 and the "
         "sweep are reported alongside. Matrix memory, default gates, filler haystack; the pair "
@@ -833,6 +990,7 @@ _ALL += [
         },
         test="claims/test_gating.py",
         kind="reviewer",
+        registered="2026-11-25",
         notes="Record the whole grid as a curve/table. Task: kv_stream_rebinding (16 pairs, 8 "
         "rebound, filler gaps), recall of the latest values; width = d_k = d_v of the matrix "
         "memory (16 pairs + 4 filler keys fit both widths); theta, eta as the recall default.",
@@ -853,6 +1011,7 @@ _ALL += [
         },
         test="claims/test_trained.py",
         kind="reviewer",
+        registered="2026-11-25",
     ),
     # ---------------------------------------------------------------- paper tables (data checks)
     Claim(
@@ -866,6 +1025,7 @@ _ALL += [
         scales=_STATIC,
         test="claims/test_paper_tables.py::test_table1_avg_consistent",
         kind="table",
+        registered="2026-11-25",
         notes="±0.01 because the paper rounds inconsistently (ref §5.2). Known mismatches: TTT-760M, "
         "GDN-H2-400M, LMM-400M (xfail strict).",
     ),
@@ -880,6 +1040,7 @@ _ALL += [
         scales=_STATIC,
         test="claims/test_paper_tables.py::test_table1_hybrids_beat_hybrid_baselines",
         kind="table",
+        registered="2026-11-25",
         notes="Only 400M and 760M have hybrid-baseline Avgs in the reference. At 760M MAL (50.97) is "
         "below Samba (51.08) and GDN-H2 (51.49).",
     ),
@@ -894,6 +1055,7 @@ _ALL += [
         scales=_STATIC,
         test="claims/test_paper_tables.py::test_table1_lmm_best_nonhybrid",
         kind="table",
+        registered="2026-11-25",
         notes="Checked against the non-hybrid rows in the reference subset: Transformer++, RetNet "
         "(and TTT-760M Avg, recomputed).",
     ),
@@ -909,6 +1071,7 @@ _ALL += [
         scales=_STATIC,
         test="claims/test_paper_tables.py::test_table1_titans_beat_transformer_retnet",
         kind="table",
+        registered="2026-11-25",
     ),
     Claim(
         id="table2.mac-sniah-16k",
@@ -921,6 +1084,7 @@ _ALL += [
         scales=_STATIC,
         test="claims/test_paper_tables.py::test_table2_mac_sniah_16k",
         kind="table",
+        registered="2026-11-25",
     ),
     Claim(
         id="table2.lmm-beats-recurrent",
@@ -934,6 +1098,7 @@ _ALL += [
         scales=_STATIC,
         test="claims/test_paper_tables.py::test_table2_lmm_beats_recurrent",
         kind="table",
+        registered="2026-11-25",
         notes="Cell by cell it does not hold: TTT and DeltaNet beat LMM on PK4K, DeltaNet on PK8K.",
     ),
     Claim(
@@ -948,6 +1113,7 @@ _ALL += [
         scales=_STATIC,
         test="claims/test_paper_tables.py::test_table5_decoded",
         kind="table",
+        registered="2026-11-25",
     ),
     Claim(
         id="table5.ablation-ordering",
@@ -961,6 +1127,7 @@ _ALL += [
         scales=_STATIC,
         test="claims/test_paper_tables.py::test_table5_ablation_ordering",
         kind="table",
+        registered="2026-11-25",
     ),
     Claim(
         id="table5.deep-memory-helps",
@@ -973,6 +1140,7 @@ _ALL += [
         scales=_STATIC,
         test="claims/test_paper_tables.py::test_table5_deep_memory_helps",
         kind="table",
+        registered="2026-11-25",
     ),
 ]
 
@@ -1001,6 +1169,7 @@ _ALL += [
         },
         test="claims/test_recall.py",
         kind="paper",
+        registered="2026-11-25",
         notes="0.85 = the 0.9 recall bar of recall.far-pointer-titans minus the 0.05 chance "
         "margin of recall.swa-beyond-window: 'fades' requires recall first. Identity projections, "
         "heads decoded by the mean cosine (claims/mixers.py). Disclosure: registered after an "
@@ -1027,6 +1196,7 @@ _ALL += [
         },
         test="claims/test_recall.py",
         kind="paper",
+        registered="2026-11-25",
         notes="Interval as capacity.matrix-dk. The deep memory and the other mixers are recorded "
         "alongside (curves). Disclosure: an exploratory run (theta 0.05, before the dev-task "
         "theta choice) gave 16/32 = 0.5 before this entry was written.",
@@ -1047,10 +1217,13 @@ _ALL += [
                      "tokens": 96, "decode": 8},
         },
         test="claims/test_interference.py",
-        kind="paper",
+        kind="sanity",
+        registered="2026-11-25",
         notes="The test also requires that the memory state did change (else 'untouched' is "
         "vacuous).",
-        amendments=(_MEMORY_DEFAULTS_AMENDMENT,),
+        amendments=(_MEMORY_DEFAULTS_AMENDMENT, _sanity_amendment(
+            "Test-time writes update the memory state in the cache, never model parameters: a "
+            "changed persistent token would mean a bug, not a finding about the paper.")),
     ),
     Claim(
         id="drift.surprise-refresh",
@@ -1075,6 +1248,7 @@ _ALL += [
         },
         test="claims/test_drift.py",
         kind="paper",
+        registered="2026-11-25",
         notes="theta_t = theta min(1, (s_t / s_ref)^2) with s_ref = 1 (the expected ||v||: the "
         "error on an unknown pair). Constant-rate writes and periodic refresh (theta > 0 only at "
         "t = 0 mod P) are recorded alongside: latency (tokens until the new value is recalled) and "
@@ -1102,6 +1276,7 @@ _ALL += [
         },
         test="claims/test_stability.py",
         kind="failure-case",
+        registered="2026-11-25",
         notes="The boundary theta* (smallest divergent theta) is recorded with the l2-normalized "
         "control at the same thetas.",
     ),
@@ -1126,6 +1301,7 @@ _ALL.append(
         scales=_CONTROL,
         test="claims/test_trained.py",
         kind="control",
+        registered="2026-12-02",
         notes="One row per model. The learning curves (validation accuracy against step) are recorded "
         "per model and seed. 0.9 = the recall bar used throughout the registry. Disclosure: lr 1e-3 "
         "was chosen on exploratory seed-0 runs before registration: MAC and LMM did not learn within "
@@ -1139,6 +1315,8 @@ def _build(claims: list[Claim]) -> dict[str, Claim]:
     for c in claims:
         if c.id in out:
             raise ValueError(f"duplicate claim id {c.id!r}")
+        if not c.registered:
+            raise ValueError(f"{c.id}: a registered claim needs its registration date (registered=)")
         out[c.id] = c
     return out
 
@@ -1154,3 +1332,121 @@ def get(claim_id: str) -> Claim:
         close = difflib.get_close_matches(claim_id, list(CLAIMS), n=3)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         raise KeyError(f"unknown claim id {claim_id!r}{hint}") from None
+
+
+# ---------------------------------------------------------------- the lock
+LOCK_PATH = Path(__file__).with_name("registry.lock.json")
+LOCKED_FIELDS = ("metric", "direction", "threshold", "scales")
+_RELOCK = "python -m claims.registry --lock"
+
+
+def _plain(obj: Any) -> Any:
+    """Plain JSON types (mappings, tuples) for hashing."""
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def lock_hash(claim: Claim) -> str:
+    """sha256 of the canonical JSON of ``claim``'s metric, direction, threshold and scales."""
+    fields = {name: _plain(getattr(claim, name)) for name in LOCKED_FIELDS}
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def lock_entries(claims: Mapping[str, Claim] | None = None) -> dict[str, dict[str, Any]]:
+    """``{id: {"amendments": n, "sha256": hash}}`` for every claim, sorted by id."""
+    claims = CLAIMS if claims is None else claims
+    return {cid: {"amendments": len(c.amendments), "sha256": lock_hash(c)} for cid, c in sorted(claims.items())}
+
+
+def render_lock(claims: Mapping[str, Claim] | None = None) -> str:
+    """The lock file's text: one sorted line per claim (deterministic, diff-friendly)."""
+    entries = lock_entries(claims)
+    lines = ['{', f'  "fields": {json.dumps(list(LOCKED_FIELDS))},', '  "claims": {']
+    for i, (cid, entry) in enumerate(entries.items()):
+        comma = "," if i < len(entries) - 1 else ""
+        lines.append(f"    {json.dumps(cid)}: {json.dumps(entry, sort_keys=True)}{comma}")
+    lines += ["  }", "}", ""]
+    return "\n".join(lines)
+
+
+def read_lock(path: str | Path = LOCK_PATH) -> dict[str, dict[str, Any]]:
+    """The locked entries of ``path`` (``{}`` when the file does not exist)."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    if list(doc.get("fields", [])) != list(LOCKED_FIELDS):
+        raise ValueError(f"{path}: locked fields {doc.get('fields')!r} are not {list(LOCKED_FIELDS)}; "
+                         f"regenerate it: {_RELOCK}")
+    return dict(doc.get("claims", {}))
+
+
+def lock_problems(lock: Mapping[str, Mapping[str, Any]],
+                  claims: Mapping[str, Claim] | None = None) -> tuple[list[str], list[str]]:
+    """``(unamended, stale)``: claims whose locked fields changed without a new amendment, and
+    every other difference between ``lock`` and the registry (fixed by re-locking)."""
+    claims = CLAIMS if claims is None else claims
+    current = lock_entries(claims)
+    unamended, stale = [], []
+    for cid, entry in current.items():
+        old = lock.get(cid)
+        if old is None:
+            stale.append(f"{cid}: not in the lock (a new claim); regenerate the lock: {_RELOCK}")
+            continue
+        n_old, n_new = int(old.get("amendments", 0)), entry["amendments"]
+        if n_new < n_old:
+            unamended.append(f"{cid}: {n_old} amendments locked, {n_new} now; amendments are never "
+                             "removed, restore them")
+        elif old.get("sha256") != entry["sha256"]:
+            if n_new == n_old:
+                unamended.append(f"{cid}: its {', '.join(LOCKED_FIELDS)} changed after registration "
+                                 f"without a new amendment; add an Amendment (date, what, why, before) "
+                                 f"to the claim in claims/registry.py, then re-lock: {_RELOCK}")
+            else:
+                stale.append(f"{cid}: amended, its lock entry is out of date; regenerate the lock: {_RELOCK}")
+        elif n_new != n_old:
+            stale.append(f"{cid}: {n_new - n_old} new amendment(s) not in the lock; regenerate the lock: {_RELOCK}")
+    for cid in sorted(set(lock) - set(current)):
+        stale.append(f"{cid}: locked but no longer registered; regenerate the lock: {_RELOCK}")
+    return unamended, stale
+
+
+def write_lock(path: str | Path = LOCK_PATH, claims: Mapping[str, Claim] | None = None) -> Path:
+    """Write the lock for ``claims`` to ``path``; a ``ValueError`` naming every claim that changed
+    its locked fields without a new amendment (the lock never absorbs an unrecorded change)."""
+    path = Path(path)
+    unamended, _ = lock_problems(read_lock(path), claims)
+    if unamended:
+        raise ValueError(f"{path} not written:\n" + "\n".join(unamended))
+    path.write_text(render_lock(claims), encoding="utf-8")
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m claims.registry",
+                                     description="Check or rewrite the claims registry's lock file.")
+    action = parser.add_mutually_exclusive_group(required=True)
+    action.add_argument("--lock", action="store_true", help="rewrite the lock file from the registry")
+    action.add_argument("--check", action="store_true", help="list what is out of date (exit 1 if any)")
+    parser.add_argument("--lock-file", default=str(LOCK_PATH), help=f"default: {LOCK_PATH}")
+    args = parser.parse_args(argv)
+    if args.lock:
+        try:
+            path = write_lock(args.lock_file)
+        except ValueError as err:
+            print(err, file=sys.stderr)
+            return 1
+        print(f"written: {path} ({len(CLAIMS)} claims)")
+        return 0
+    unamended, stale = lock_problems(read_lock(args.lock_file))
+    for line in unamended + stale:
+        print(line)
+    return 1 if unamended or stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
