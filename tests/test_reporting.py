@@ -34,16 +34,17 @@ from claims.registry import Amendment, Claim
 _S = {"ci": {"desc": "tiny", "n": 3}, "full": {"desc": "big", "n": 30}}
 
 
-def _c(cid, direction=">=", threshold=0.5, amendments=()):
+def _c(cid, direction=">=", threshold=0.5, amendments=(), kind="paper"):
     return Claim(id=cid, statement=f"seed: fake claim {cid}", source="tests", metric="score",
                  direction=direction, threshold=threshold, scales=_S, test="test_fake.py",
-                 kind="paper", amendments=amendments)
+                 kind=kind, amendments=amendments, registered="2025-12-01")
 
 
 CLAIMS = {c.id: c for c in [
     _c("fake.pass"), _c("fake.xfail", threshold=0.9), _c("fake.error"), _c("fake.xpass"),
     _c("fake.fail"), _c("fake.xfail-crash"), _c("fake.setup-error"), _c("fake.skip"),
-    _c("fake.unrun"),
+    _c("fake.unrun"), _c("fake.sanity", kind="sanity"), _c("fake.sanity-unrun", kind="sanity"),
+    _c("fake.control", kind="control"),
     _c("fake.inconclusive", amendments=(Amendment("2026-01-01", "more seeds", "noise", "0.4 on 1 seed"),)),
 ]}
 """
@@ -77,6 +78,20 @@ def test_xfail(claim, claim_record):
 def test_inconclusive(claim, claim_record):
     from titans.reporting.verdicts import settle
     summary = mean_ci([0.2, 0.9, 0.5])
+    claim_record.value("score", summary)
+    settle(claim, summary)
+
+
+@pytest.mark.claim("fake.sanity")
+def test_sanity(claim, claim_record):
+    claim_record.value("score", 1.0)
+    assert claim.holds(1.0)
+
+
+@pytest.mark.claim("fake.control")
+def test_control(claim, claim_record):
+    from titans.reporting.verdicts import settle
+    summary = mean_ci([0.1, 0.9, 0.5])
     claim_record.value("score", summary)
     settle(claim, summary)
 
@@ -164,6 +179,8 @@ EXPECTED = {
     "test_setup_error": (R.ERROR, "error"),
     "test_slow": (R.SKIPPED, "skipped"),
     "test_inconclusive": (R.INCONCLUSIVE, "skipped"),
+    "test_sanity": (R.SUPPORTED, "passed"),
+    "test_control": (R.INCONCLUSIVE, "skipped"),
 }
 
 
@@ -174,16 +191,26 @@ EXPECTED = {
 
 def test_report_rows_and_verdicts(project: pytest.Pytester):
     result = _run(project, "--junitxml=junit.xml")
-    result.assert_outcomes(passed=2, failed=3, xfailed=2, errors=1, skipped=2)
+    result.assert_outcomes(passed=3, failed=3, xfailed=2, errors=1, skipped=3)
 
     doc = json.loads((project.path / "reports" / "claims.json").read_text())
     rows = _by_test(doc)
     assert set(rows) == set(EXPECTED)  # the non-claim test is not a row
     for test, (verdict, outcome) in EXPECTED.items():
         assert (rows[test]["verdict"], rows[test]["outcome"]) == (verdict, outcome), test
-    assert doc["not_run"] == ["fake.unrun"]
+    assert doc["not_run"] == ["fake.unrun", "fake.sanity-unrun"]
     assert doc["scale"] == "ci"
+    # claims and sanity checks are counted apart; inconclusive is a verdict of its own in both
     assert doc["counts"][R.SUPPORTED] == 1 and doc["counts"][R.ERROR] == 3
+    assert doc["counts"][R.INCONCLUSIVE] == 2 and doc["counts"][R.NOT_RUN] == 1
+    assert doc["sanity_counts"] == {**{v: 0 for v in R.VERDICTS}, R.SUPPORTED: 1, R.NOT_RUN: 1}
+    assert rows["test_sanity"]["kind"] == "sanity" and rows["test_sanity"]["origin"] == "harness"
+    assert rows["test_control"]["origin"] == "harness" and rows["test_pass"]["origin"] == "paper"
+    assert rows["test_pass"]["registered"] == "2025-12-01" and rows["test_pass"]["amendments"] == []
+    assert rows["test_inconclusive"]["amendments"] == [
+        {"date": "2026-01-01", "what": "more seeds", "why": "noise", "before": "0.4 on 1 seed"}]
+    claim = doc["claims"]["fake.inconclusive"]
+    assert (claim["registered"], claim["origin"], len(claim["amendments"])) == ("2025-12-01", "paper", 1)
 
     ok = rows["test_pass"]
     assert ok["claim_id"] == "fake.pass" and ok["scale"] == "ci"
@@ -209,7 +236,6 @@ def test_report_rows_and_verdicts(project: pytest.Pytester):
     assert "RuntimeError" in rows["test_setup_error"]["reason"]
     assert "--scale=full" in rows["test_slow"]["reason"]
     assert "inconclusive: the interval straddles the threshold" in rows["test_inconclusive"]["reason"]
-    assert doc["counts"][R.INCONCLUSIVE] == 1
     assert doc["claims"]["fake.pass"]["threshold"] == 0.5
     assert "mlx" in doc["environment"] and "blas" in doc["environment"]
 
@@ -227,15 +253,30 @@ def test_report_rows_and_verdicts(project: pytest.Pytester):
     assert "**error**" in table["test_error"]
     assert "**unexpectedly passed (remove xfail)**" in table["test_xpass"]
     assert "| inconclusive |" in table["test_inconclusive"]
-    assert "## Amendments" in md and "`fake.inconclusive` (2026-01-01): more seeds" in md and "*Before:* 0.4 on 1 seed" in md
+    assert table["test_pass"].startswith("| `fake.pass` | paper | ") and "| harness |" in table["test_control"]
+    assert "- `fake.inconclusive` · origin paper · registered 2025-12-01" in md
+    assert "  - 2026-01-01: more seeds *Why:* noise *Before:* 0.4 on 1 seed" in md
     unrun = [line for line in md.splitlines() if "`fake.unrun`" in line]
     assert len(unrun) == 1 and "| not run |" in unrun[0] and "`test_fake.py`" in unrun[0]
+    claims_part, sanity_part = md.split("## Sanity checks")
+    sanity_part = sanity_part.split("## Amendments")[0]
+    assert "Claims: supported: 1, not reproduced: 2, inconclusive: 2, " in claims_part
+    assert "Sanity checks (counted apart): supported: 1, not run: 1" in claims_part
+    assert "`fake.sanity`" not in claims_part.split("| Claim |")[1]
+    assert table["test_sanity"] in sanity_part and table["test_sanity"].startswith("| `fake.sanity` | `")
+    assert "| `fake.sanity-unrun` |" in sanity_part and "`fake.pass`" not in sanity_part
 
     out = result.stdout.str()
     assert "claims report" in out
-    assert re.search(r"supported\s+fake\.pass\s+score = 0\.9", out)
-    assert re.search(r"unexpectedly passed \(remove xfail\)\s+fake\.xpass", out)
+    assert re.search(r"supported\s+paper\s+fake\.pass\s+score = 0\.9", out)
+    assert re.search(r"unexpectedly passed \(remove xfail\)\s+paper\s+fake\.xpass", out)
+    assert re.search(r"inconclusive\s+harness\s+fake\.control", out)
+    assert "\nclaims: 1 supported, 2 not reproduced, 2 inconclusive, 1 unexpectedly passed" in out
     assert "not run (1): fake.unrun" in out
+    sanity = out.split("sanity checks (structural, counted apart from the claims):")[1]
+    assert re.search(r"supported\s+fake\.sanity\s+score = 1", sanity) and "fake.pass" not in sanity
+    assert "sanity checks: 1 supported, 1 not run" in sanity
+    assert "sanity checks not run (1): fake.sanity-unrun" in sanity
 
     suite = ET.parse(project.path / "junit.xml").getroot()
     case = next(c for c in suite.iter("testcase") if c.get("name") == "test_pass")
@@ -315,7 +356,7 @@ def test_records_travel_under_xdist(project: pytest.Pytester):
     pytest.importorskip("xdist")
     result = _run(project, "-n", "2")
     assert "2 workers" in result.stdout.str()
-    result.assert_outcomes(passed=2, failed=3, xfailed=2, errors=1, skipped=2)
+    result.assert_outcomes(passed=3, failed=3, xfailed=2, errors=1, skipped=3)
     assert result.stdout.str().count("written: ") == 2  # only the controller writes
     rows = _by_test(json.loads((project.path / "reports" / "claims.json").read_text()))
     for test, (verdict, _) in EXPECTED.items():

@@ -51,6 +51,10 @@ INCONCLUSIVE_PREFIX = "inconclusive"
 
 XPASS_STRICT_PREFIX = "[XPASS(strict)]"
 
+# Rows of this registry kind are structural checks (they can only fail on a bug): the report lists
+# and counts them apart from the claims.
+SANITY_KIND = "sanity"
+
 
 # --------------------------------------------------------------------------------------------
 # JSON helpers
@@ -424,6 +428,8 @@ def build_rows(
             threshold=getattr(c, "threshold_text", "?"),
             statement=getattr(c, "statement", "(not in registry)"),
             kind=getattr(c, "kind", None),
+            origin=getattr(c, "origin", None),
+            registered=getattr(c, "registered", None) or None,
             figure=figure(r.claim_id),
             scale=r.scale or default_scale,
             amendments=[a.to_dict() for a in getattr(c, "amendments", ())],
@@ -444,6 +450,8 @@ def build_rows(
                 "threshold": c.threshold_text,
                 "statement": c.statement,
                 "kind": c.kind,
+                "origin": getattr(c, "origin", None),
+                "registered": getattr(c, "registered", None) or None,
                 "amendments": [a.to_dict() for a in getattr(c, "amendments", ())],
                 "figure": figure(claim_id),
                 "values": [],
@@ -456,42 +464,40 @@ def build_rows(
 
 
 def count_verdicts(rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """Rows per verdict (every verdict of ``VERDICTS``, zeros included)."""
     counts = {v: 0 for v in VERDICTS}
     for row in rows:
         counts[row["verdict"]] = counts.get(row["verdict"], 0) + 1
     return counts
 
 
+def is_sanity(row: Mapping[str, Any]) -> bool:
+    """Whether ``row`` is a sanity check (registry kind ``sanity``) rather than a claim."""
+    return row.get("kind") == SANITY_KIND
+
+
+def split_rows(rows: Iterable[Mapping[str, Any]]) -> tuple[list, list]:
+    """``(claim rows, sanity rows)``, each in the given order."""
+    rows = list(rows)
+    return [r for r in rows if not is_sanity(r)], [r for r in rows if is_sanity(r)]
+
+
+def _counts_text(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{k}: {n}" for k, n in counts.items() if n) or "none"
+
+
 def _cell(text: Any) -> str:
     return " ".join(str(text).split()).replace("|", "\\|") if text not in (None, "") else ""
 
 
-def render_markdown(rows: list[dict[str, Any]], meta: Mapping[str, Any]) -> str:
-    counts = count_verdicts(rows)
-    lines = [
-        "# Titans claims report",
-        "",
-        f"Generated {meta.get('generated', '')} · scale `{meta.get('scale', '')}` · "
-        f"pytest exit status {meta.get('exitstatus', '')}",
-        "",
-    ]
-    env = meta.get("environment") or {}
-    if env:
-        lines.append("Environment: " + ", ".join(f"{k} `{v}`" for k, v in env.items()))
-        lines.append("")
-    lines.append("Verdicts: " + ", ".join(f"{k}: {n}" for k, n in counts.items() if n))
-    lines += [
-        "",
-        "*supported* = the test passed against the registered threshold; *not reproduced* = the "
-        "assertion failed (expected failures are `xfail(strict=True)` with their reason); "
-        "*inconclusive* = measured, but the 95% interval straddles the threshold or a compared model "
-        "did not learn (its learning control failed); *error* = "
-        "the test crashed; *not run* = registered in `claims/registry.py` but not executed in this "
-        "session.",
-        "",
-        "| Claim | Test | Verdict | Measured | Threshold | Scale | Seeds | Statement | Figure | Reason |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
+_MD_COLUMNS = ["Test", "Verdict", "Measured", "Threshold", "Scale", "Seeds", "Statement", "Figure", "Reason"]
+
+
+def _md_table(rows: list[dict[str, Any]], first: list[str],
+              cells: Callable[[dict[str, Any]], list[str]]) -> list[str]:
+    """A markdown table of ``rows``: the ``first`` columns filled by ``cells(row)``, then the rest."""
+    header = first + _MD_COLUMNS
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         verdict = row["verdict"]
         shown_verdict = f"**{verdict}**" if verdict in (NOT_REPRODUCED, ERROR, XPASSED) else verdict
@@ -499,8 +505,8 @@ def render_markdown(rows: list[dict[str, Any]], meta: Mapping[str, Any]) -> str:
         lines.append(
             "| "
             + " | ".join(
-                [
-                    f"`{row['claim_id']}`",
+                cells(row)
+                + [
                     f"`{_cell(row['nodeid'])}`",
                     shown_verdict,
                     _cell(row["measured"]),
@@ -514,15 +520,68 @@ def render_markdown(rows: list[dict[str, Any]], meta: Mapping[str, Any]) -> str:
             )
             + " |"
         )
-    amended = {row["claim_id"]: row["amendments"] for row in rows if row.get("amendments")}
-    if amended:
-        lines += ["", "## Amendments", "",
-                  "Registered claims changed after a run: what changed, why, and what the rule in force "
-                  "before had measured.", ""]
-        for claim_id, amendments in amended.items():
-            for a in amendments:
-                lines.append(f"- `{claim_id}` ({a['date']}): {_cell(a['what'])} *Why:* {_cell(a['why'])} "
-                             f"*Before:* {_cell(a['before'])}")
+    return lines
+
+
+def _render_amendments(rows: list[dict[str, Any]]) -> list[str]:
+    """``## Amendments``: per amended claim its origin and registration date, then every amendment."""
+    amended: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        if row.get("amendments") and row["claim_id"] not in amended:
+            amended[row["claim_id"]] = row
+    if not amended:
+        return []
+    lines = ["", "## Amendments", "",
+             "Registered claims changed after registration, oldest first: when, what changed, why, and "
+             "what the rule in force before had measured.", ""]
+    for claim_id, row in amended.items():
+        head = [f"`{claim_id}`"]
+        if row.get("origin"):
+            head.append(f"origin {row['origin']}" + (" (sanity check)" if is_sanity(row) else ""))
+        head.append(f"registered {row.get('registered') or 'unknown'}")
+        lines.append("- " + " · ".join(head))
+        for a in row["amendments"]:
+            lines.append(f"  - {a['date']}: {_cell(a['what'])} *Why:* {_cell(a['why'])} "
+                         f"*Before:* {_cell(a['before'])}")
+    return lines
+
+
+def render_markdown(rows: list[dict[str, Any]], meta: Mapping[str, Any]) -> str:
+    claim_rows, sanity_rows = split_rows(rows)
+    lines = [
+        "# Titans claims report",
+        "",
+        f"Generated {meta.get('generated', '')} · scale `{meta.get('scale', '')}` · "
+        f"pytest exit status {meta.get('exitstatus', '')}",
+        "",
+    ]
+    env = meta.get("environment") or {}
+    if env:
+        lines.append("Environment: " + ", ".join(f"{k} `{v}`" for k, v in env.items()))
+        lines.append("")
+    lines.append("Claims: " + _counts_text(count_verdicts(claim_rows)))
+    if sanity_rows:
+        lines.append("")
+        lines.append("Sanity checks (counted apart): " + _counts_text(count_verdicts(sanity_rows)))
+    lines += [
+        "",
+        "*supported* = the test passed against the registered threshold; *not reproduced* = the "
+        "assertion failed (expected failures are `xfail(strict=True)` with their reason); "
+        "*inconclusive* = measured, but the 95% interval straddles the threshold or a compared model "
+        "did not learn (its learning control failed); *error* = "
+        "the test crashed; *not run* = registered in `claims/registry.py` but not executed in this "
+        "session. Origin: *paper* = a claim of the paper or its tables, *seed* = the project's "
+        "failure cases and reviewer prompts, *harness* = the harness's own controls.",
+        "",
+    ]
+    lines += _md_table(claim_rows, ["Claim", "Origin"],
+                       lambda row: [f"`{row['claim_id']}`", _cell(row.get("origin") or "")])
+    if sanity_rows:
+        lines += ["", "## Sanity checks", "",
+                  "Structural checks of the implementation (they can only fail on a bug), listed and "
+                  "counted apart from the claims.", ""]
+        lines += _md_table(sanity_rows, ["Check"], lambda row: [f"`{row['claim_id']}`"])
+    lines += _render_amendments(rows)
     notes = [(row["claim_id"], row["nodeid"], n) for row in rows for n in row.get("notes") or []]
     if notes:
         lines += ["", "## Notes", ""]
@@ -559,10 +618,12 @@ def _render_figures(rows: list[dict[str, Any]], meta: Mapping[str, Any]) -> list
 
 
 def render_json(rows: list[dict[str, Any]], meta: Mapping[str, Any], claims: Mapping[str, Any]) -> str:
+    claim_rows, sanity_rows = split_rows(rows)
     doc = {
         "schema": 1,
         **to_jsonable(dict(meta)),
-        "counts": count_verdicts(rows),
+        "counts": count_verdicts(claim_rows),
+        "sanity_counts": count_verdicts(sanity_rows),
         "results": [to_jsonable(r) for r in rows if r["verdict"] != NOT_RUN],
         "not_run": [r["claim_id"] for r in rows if r["verdict"] == NOT_RUN],
         "claims": {cid: to_jsonable(c.to_dict()) for cid, c in claims.items()},
@@ -570,27 +631,49 @@ def render_json(rows: list[dict[str, Any]], meta: Mapping[str, Any], claims: Map
     return json.dumps(doc, indent=2, allow_nan=False) + "\n"
 
 
+def _terminal_table(ran: list[dict[str, Any]], name: str, origin: bool) -> list[str]:
+    """The run rows as aligned columns (verdict, [origin,] id, measured, threshold, test)."""
+    if not ran:
+        return []
+    vw = max(len("verdict"), *(len(r["verdict"]) for r in ran))
+    ow = max(len("origin"), *(len(r.get("origin") or "") for r in ran)) if origin else 0
+    cw = max(len(name), *(len(r["claim_id"]) for r in ran))
+    mw = min(40, max(len("measured"), *(len(r["measured"]) for r in ran)))
+    tw = max(len("threshold"), *(len(r["threshold"]) for r in ran))
+
+    def line(verdict: str, org: str, cid: str, measured: str, threshold: str, test: str) -> str:
+        org = f"{org:<{ow}}  " if origin else ""
+        return f"{verdict:<{vw}}  {org}{cid:<{cw}}  {measured:<{mw}}  {threshold:<{tw}}  {test}"
+
+    lines = [line("verdict", "origin", name, "measured", "threshold", "test")]
+    for r in ran:
+        test = r["nodeid"].split("::", 1)[-1]
+        lines.append(line(r["verdict"], r.get("origin") or "", r["claim_id"], shorten(r["measured"], mw),
+                          r["threshold"], test))
+        if r["verdict"] in (NOT_REPRODUCED, ERROR, XPASSED) and r.get("reason"):
+            lines.append(" " * (vw + 2) + "-> " + " ".join(str(r["reason"]).split()))
+    return lines
+
+
 def render_terminal(rows: list[dict[str, Any]]) -> list[str]:
-    """Lines for the terminal summary: the run claim tests as a table, not-run ids compactly."""
-    ran = [r for r in rows if r["verdict"] != NOT_RUN]
-    not_run = [r["claim_id"] for r in rows if r["verdict"] == NOT_RUN]
+    """Lines for the terminal summary: the run claim tests as a table with their counts and the
+    not-run ids, then the sanity checks the same way."""
+    claim_rows, sanity_rows = split_rows(rows)
     lines: list[str] = []
-    if ran:
-        vw = max(len("verdict"), *(len(r["verdict"]) for r in ran))
-        cw = max(len("claim"), *(len(r["claim_id"]) for r in ran))
-        mw = min(40, max(len("measured"), *(len(r["measured"]) for r in ran)))
-        tw = max(len("threshold"), *(len(r["threshold"]) for r in ran))
-        lines.append(f"{'verdict':<{vw}}  {'claim':<{cw}}  {'measured':<{mw}}  {'threshold':<{tw}}  test")
-        for r in ran:
-            test = r["nodeid"].split("::", 1)[-1]
-            measured = shorten(r["measured"], mw)
-            lines.append(f"{r['verdict']:<{vw}}  {r['claim_id']:<{cw}}  {measured:<{mw}}  {r['threshold']:<{tw}}  {test}")
-            if r["verdict"] in (NOT_REPRODUCED, ERROR, XPASSED) and r.get("reason"):
-                lines.append(" " * (vw + 2) + "-> " + " ".join(str(r["reason"]).split()))
-    counts = count_verdicts(rows)
-    lines.append(", ".join(f"{n} {k}" for k, n in counts.items() if n))
-    if not_run:
-        lines.append(f"not run ({len(not_run)}): " + ", ".join(not_run))
+    for part, name, label in ((claim_rows, "claim", "claims"), (sanity_rows, "check", "sanity checks")):
+        if not part:
+            continue
+        ran = [r for r in part if r["verdict"] != NOT_RUN]
+        not_run = [r["claim_id"] for r in part if r["verdict"] == NOT_RUN]
+        if label != "claims":
+            lines.append(f"{label} (structural, counted apart from the claims):")
+        lines += _terminal_table(ran, name, origin=label == "claims")
+        counts = count_verdicts(part)
+        lines.append(f"{label}: " + (", ".join(f"{n} {k}" for k, n in counts.items() if n) or "none"))
+        if not_run:
+            prefix = "not run" if label == "claims" else f"{label} not run"
+            lines.append(f"{prefix} ({len(not_run)}): " + ", ".join(not_run))
+    ran = [r for r in rows if r["verdict"] != NOT_RUN]
     silent = [r["nodeid"] for r in ran if r["verdict"] == SUPPORTED and not r.get("values")]
     if silent:
         lines.append(f"WARNING: {len(silent)} supported claim test(s) recorded no measured value: " + ", ".join(silent))
