@@ -29,6 +29,7 @@ from claims import mixers as M
 from titans.layers.neural_memory import NeuralMemoryCache
 from titans.models import create_model
 from titans.reporting import mean_ci
+from titans.reporting.verdicts import sanity, settle
 from titans.tasks import kv_stream_far_pointer, kv_stream_pairs
 
 UNTOUCHED, INTERFERENCE = "interference.persistent-untouched", "failure.interference"
@@ -76,6 +77,8 @@ def test_persistent_tokens_untouched(claim, claim_record, scale):
         before = {k: np.array(v) for k, v in tree_flatten(model.parameters())}
         persistent = [k for k in before if "persistent" in k]
         initial_memory = [np.array(v) for k, v in tree_flatten(model.parameters()) if k.endswith("memory_weights.0")]
+        sanity(persistent, f"{name}: no parameter named 'persistent' found (the check would be vacuous)")
+        sanity(initial_memory, f"{name}: no parameter named '...memory_weights.0' found")
         rng = np.random.default_rng(0)
         tokens = mx.array(rng.integers(0, model.args.vocab_size, (2, cfg["tokens"])).astype(np.int32))
         cache = model.make_cache()
@@ -86,6 +89,7 @@ def test_persistent_tokens_untouched(claim, claim_record, scale):
         mx.eval(logits)
         after = {k: np.array(v) for k, v in tree_flatten(model.parameters())}
         states = _memory_states(cache)
+        sanity(states, f"{name}: no memory state found in the cache")
         wrote = any(not np.array_equal(np.array(s.weights[0])[0], initial_memory[0]) for s in states) if states and initial_memory else False
         same_persistent = bool(persistent) and all(np.array_equal(before[k], after[k]) for k in persistent)
         same_all = all(np.array_equal(before[k], after[k]) for k in before)
@@ -117,11 +121,12 @@ def _hits(y, cands, targets):
 
 
 @pytest.mark.claim(INTERFERENCE)
-@pytest.mark.not_reproduced("ci", reason=(
-    "The failure is present: persistent pairs written to the memory before the context cost the "
-    "deep memory 0.375 needle recall at N_p=16 (0.60 -> 0.23; MAC-style hybrid 0.65 -> 0.29); the "
-    "matrix memory loses 0.06, SWA with the prefix nothing. Min difference -0.375 +- 0.47 vs >= -0.05."))
 def test_interference_persistent_vs_contextual(claim, claim_record, scale):
+    """Persistent pairs written to the memory before the context take capacity from it: the deep
+    memory (and the MAC-style hybrid that reads it) can lose needle recall, while SWA sees the pairs
+    only as an attention prefix. The headline's seeds differ widely (the deep memory's recall
+    varies between seeds), so the verdict comes from the interval; every mixer's difference is
+    recorded."""
     cfg = claim.scales[scale]
     d, T, seeds, trials, window = cfg["d_k"], cfg["seq_len"], list(cfg["seeds"]), cfg["trials"], cfg["window"]
     n_max = max(cfg["n_persistent"])
@@ -135,6 +140,11 @@ def test_interference_persistent_vs_contextual(claim, claim_record, scale):
         pk[i] = M.unit(rng.standard_normal((n_max, d))).astype(np.float32)
         pv[i] = (rng.standard_normal((n_max, d)) / np.sqrt(d)).astype(np.float32)
     specs = _specs(d)
+    K0 = np.stack([s.keys for s in streams])
+    V0 = np.stack([s.values for s in streams])
+    checks = {n: M.check_online_against_memory_scan(sp, K0, V0) for n, sp in specs.items()}
+    for n, err in checks.items():
+        sanity(err < 1e-4, f"{n}: online_scan disagrees with memory_scan(chunk_size=1): max rel diff {err:.2e}")
     tau = M.qknorm_scale(T + n_max)
     recall, persistent_recall = {}, {}
     for n_p in cfg["n_persistent"]:
@@ -189,8 +199,9 @@ def test_interference_persistent_vs_contextual(claim, claim_record, scale):
                            mean_ci(per_seed(v)))
     _distractor_and_age_curves(claim_record, cfg, seeds)
     claim_record.note(f"d_k={d}, L={T}, window {window}, {cfg['n_distractors']} distractor pairs; "
-                      + "; ".join(f"{k}: {v.label()}" for k, v in specs.items()))
-    assert claim.holds(headline.mean), claim.describe(headline.mean)
+                      + "; ".join(f"{k}: {v.label()}" for k, v in specs.items())
+                      + "; online vs memory_scan " + ", ".join(f"{k} {v:.1e}" for k, v in checks.items()))
+    settle(claim, headline, what="min over mixers and N_p")
 
 
 def _distractor_and_age_curves(claim_record, cfg, seeds):
