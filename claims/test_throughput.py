@@ -41,7 +41,6 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from dataclasses import fields, is_dataclass
 
 import mlx.core as mx
 import pytest
@@ -51,7 +50,7 @@ from titans.ops.memory import memory_scan
 from titans.layers.neural_memory import MemoryConfig, NeuralMemory
 from titans.reporting import mean_ci
 from titans.reporting.verdicts import inconclusive
-from titans.models import BASELINES, TITANS, cache_nbytes, create_model, model_args
+from titans.models import BASELINES, TITANS, cache_arrays, cache_nbytes, create_model, model_args
 from titans.models.base import make_memory
 from titans.ops.attention import KVCache
 
@@ -136,34 +135,10 @@ def _finite(*arrays) -> bool:
     return all(mx.all(mx.isfinite(a)).item() for a in arrays)
 
 
-def _walk(obj):
-    """``obj`` and everything inside it (lists, tuples, dicts, dataclasses, plain objects)."""
-    yield obj
-    if isinstance(obj, mx.array):
-        return
-    if isinstance(obj, (list, tuple)):
-        children = obj
-    elif isinstance(obj, dict):
-        children = obj.values()
-    elif is_dataclass(obj):
-        children = [getattr(obj, f.name) for f in fields(obj)]
-    elif hasattr(obj, "__dict__"):
-        children = vars(obj).values()
-    else:
-        return
-    for child in children:
-        yield from _walk(child)
-
-
-def _arrays(cache) -> list:
-    """Every ``mx.array`` inside a cache."""
-    return [x for x in _walk(cache) if isinstance(x, mx.array)]
-
-
 def _stored_kv_bytes(cache) -> int:
-    """Bytes of the positions actually stored in growing KV caches (not the preallocated room)."""
-    return sum(c.state[0].nbytes + c.state[1].nbytes for c in _walk(cache)
-               if isinstance(c, KVCache) and c.state is not None)
+    """Bytes of the keys/values the growing KV caches store (their state, not the preallocated room)."""
+    attention = [getattr(c, "attention", c) for c in cache]  # a block's attention cache, or the layer's own
+    return sum(a.nbytes for c in attention if isinstance(c, KVCache) for a in c.arrays)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -408,7 +383,7 @@ def _decode_profile(name: str, L: int, L4: int, steps: int = 4) -> dict:
     out = {}
 
     def evaluate(logits):
-        mx.eval(logits, _arrays(cache))
+        mx.eval(logits, cache_arrays(cache))
         return logits
 
     def decode(context):
@@ -490,7 +465,7 @@ def test_memory_decode_time_flat(claim, claim_record, scale):
     caches = {}
     for context in (L, L4):
         cache = layer.make_cache()
-        mx.eval(layer(x[:, :context], cache), _arrays(cache))
+        mx.eval(layer(x[:, :context], cache), cache_arrays(cache))
         caches[context] = cache
     per_token = {L: [], L4: []}
     position = {L: L, L4: L4}
@@ -501,7 +476,7 @@ def test_memory_decode_time_flat(claim, claim_record, scale):
             for _ in range(steps):
                 p = position[context]
                 y = layer.step(x[:, p], cache)
-                mx.eval(y, _arrays(cache))
+                mx.eval(y, cache_arrays(cache))
                 position[context] = p + 1
             per_token[context].append((time.perf_counter() - start) / steps)
             assert _finite(y)

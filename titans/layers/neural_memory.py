@@ -13,6 +13,7 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from titans import _checks
+from titans.cache import Cache
 from titans.ops.activations import sigmoid, silu
 from titans.ops.conv import short_conv
 from titans.ops.memory import MemoryState, l2_normalize, memory_read, memory_scan
@@ -104,17 +105,39 @@ class MemoryConfig:
 
 
 
+_CONV_NAMES = ("q", "k", "v")
+
+
 @dataclass
-class NeuralMemoryCache:
+class NeuralMemoryCache(Cache):
     """Recurrent state of a ``NeuralMemory`` layer: short-conv tails and the memory state."""
 
     conv: list = field(default_factory=lambda: [None, None, None])
     memory: MemoryState | None = None
 
     @property
-    def nbytes(self) -> int:
-        conv = sum(c.nbytes for c in self.conv if c is not None)
-        return conv + (self.memory.nbytes if self.memory is not None else 0)
+    def state(self) -> dict:
+        out = {}
+        conv = {name: c for name, c in zip(_CONV_NAMES, self.conv) if c is not None}
+        if conv:
+            out["conv"] = conv
+        if self.memory is not None:
+            m = self.memory
+            out["memory"] = {"weights": list(m.weights), "momentum": list(m.momentum), "anchor": list(m.anchor)}
+        return out
+
+    @property
+    def meta_state(self) -> dict:
+        return {} if self.memory is None else {"position": self.memory.position}
+
+    @classmethod
+    def from_state(cls, state: dict, meta_state: dict) -> NeuralMemoryCache:
+        conv = state.get("conv", {})
+        memory = state.get("memory")
+        if memory is not None:
+            memory = MemoryState(tuple(memory["weights"]), tuple(memory["momentum"]), tuple(memory["anchor"]),
+                                 int(meta_state["position"]))
+        return cls(conv=[conv.get(name) for name in _CONV_NAMES], memory=memory)
 
 
 def init_memory_weights(n_heads: int, head_dim: int, config: MemoryConfig) -> list:

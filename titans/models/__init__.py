@@ -15,7 +15,7 @@ from functools import lru_cache
 
 from titans.layers.neural_memory import MemoryConfig
 from titans.models import lmm, mac, mag, mal, retnet, transformer
-from titans.models.base import cache_nbytes
+from titans.models.base import cache_arrays, cache_nbytes
 
 MODELS = {
     "lmm": (lmm.Model, lmm.ModelArgs, {}),
@@ -106,4 +106,4 @@ def create_model(name: str, size: str = "tiny", *, seed: int | None = None, **ov
     return MODELS[name][0](args)
 
 
-__all__ = ["BASELINES", "MODELS", "SIZES", "TITANS", "cache_nbytes", "create_model", "model_args"]
+__all__ = ["BASELINES", "MODELS", "SIZES", "TITANS", "cache_arrays", "cache_nbytes", "create_model", "model_args"]

@@ -16,6 +16,7 @@ import mlx.nn as nn
 from mlx.utils import tree_flatten
 
 from titans import _checks
+from titans.cache import Cache, describe, restore
 from titans.layers.neural_memory import MemoryConfig, NeuralMemory
 from titans.ops.activations import sigmoid, silu
 from titans.ops.attention import KVCache, SlidingWindowKVCache, attention, blockwise_attention
@@ -188,6 +189,11 @@ def cache_nbytes(cache) -> int:
     return sum(c.nbytes for c in cache)
 
 
+def cache_arrays(cache) -> list:
+    """Every array of a model cache (a list of layer caches) or of one layer cache, e.g. for ``mx.eval``."""
+    return cache.arrays if isinstance(cache, Cache) else [a for c in cache for a in c.arrays]
+
+
 @dataclass
 class TitansArgs(BaseModelArgs):
     """Options of the Titans variants: the neural memory (``memory``, a ``MemoryConfig``; a dict of
@@ -208,13 +214,26 @@ def make_memory(args: TitansArgs) -> NeuralMemory:
 
 
 @dataclass
-class BlockCache:
+class BlockCache(Cache):
     """Caches of one block's mixers (``None`` for a mixer it lacks) and the positions seen so far
     (persistent tokens included); ``offset == 0`` means the persistent tokens are still to come."""
 
-    attention: object = None
-    memory: object = None
+    attention: Cache | None = None
+    memory: Cache | None = None
     offset: int = 0
+
+    @property
+    def state(self) -> dict:
+        return {name: c.state for name, c in (("attention", self.attention), ("memory", self.memory)) if c is not None}
+
+    @property
+    def meta_state(self) -> dict:
+        return {"offset": self.offset, "attention": describe(self.attention), "memory": describe(self.memory)}
+
+    @classmethod
+    def from_state(cls, state: dict, meta_state: dict) -> BlockCache:
+        return cls(attention=restore(meta_state["attention"], state.get("attention")),
+                   memory=restore(meta_state["memory"], state.get("memory")), offset=int(meta_state["offset"]))
 
     @property
     def nbytes(self) -> int:

@@ -28,6 +28,7 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from titans.ops.memory import l2_normalize
+from titans.cache import Cache, describe, restore
 from titans.layers.neural_memory import NeuralMemoryCache
 from titans.models.base import (
     Attention, LanguageModel, MemoryGate, SwiGLU, TitansArgs, make_memory,
@@ -55,7 +56,7 @@ class ModelArgs(TitansArgs):
 
 
 @dataclass
-class MACCache:
+class MACCache(Cache):
     """Running memory, the memory weights at the current segment's start (for eq. 21's reads), the
     key/value cache of the current segment window, and the tokens seen. Bounded by one segment."""
 
@@ -66,11 +67,34 @@ class MACCache:
     position: int = 0
 
     @property
+    def state(self) -> dict:
+        out = {"memory": self.memory.state}
+        if self.segment_weights is not None:
+            out["segment_weights"] = list(self.segment_weights)
+        if self.attention is not None:
+            out["attention"] = self.attention.state
+        if self.key_index is not None:
+            out["key_index"] = self.key_index
+        return out
+
+    @property
+    def meta_state(self) -> dict:
+        return {"position": self.position, "memory": describe(self.memory), "attention": describe(self.attention)}
+
+    @classmethod
+    def from_state(cls, state: dict, meta_state: dict) -> MACCache:
+        weights = state.get("segment_weights")
+        return cls(memory=restore(meta_state["memory"], state.get("memory")),
+                   segment_weights=tuple(weights) if weights is not None else None,
+                   attention=restore(meta_state["attention"], state.get("attention")),
+                   key_index=state.get("key_index"), position=int(meta_state["position"]))
+
+    @property
     def nbytes(self) -> int:
-        segment = sum(w.nbytes for w in self.segment_weights) if self.segment_weights else 0
         window = self.attention.nbytes if self.attention is not None else 0
-        index = self.key_index.nbytes if self.key_index is not None else 0
-        return self.memory.nbytes + segment + window + index
+        rest = [*self.memory.arrays, *(self.segment_weights or ()),
+                *([self.key_index] if self.key_index is not None else [])]
+        return window + sum(a.nbytes for a in rest)
 
 
 class Block(nn.Module):

@@ -10,6 +10,7 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from titans import _checks
+from titans.cache import Cache
 from titans.models.base import BaseModelArgs, LanguageModel, SwiGLU
 from titans.ops.activations import silu
 from titans.ops.retention import retention_chunkwise, retention_parallel, retention_recurrent, retnet_gammas
@@ -27,15 +28,23 @@ class ModelArgs(BaseModelArgs):
 
 
 @dataclass
-class RetentionCache:
-    """The (B, H, d_k, d_v) retention state and the tokens seen (for the rotation offset)."""
+class RetentionCache(Cache):
+    """The (B, H, d_k, d_v) retention matrix and the tokens seen (for the rotation offset)."""
 
-    state: mx.array | None = None
+    matrix: mx.array | None = None
     offset: int = 0
 
     @property
-    def nbytes(self) -> int:
-        return 0 if self.state is None else self.state.nbytes
+    def state(self) -> dict:
+        return {} if self.matrix is None else {"matrix": self.matrix}
+
+    @property
+    def meta_state(self) -> dict:
+        return {"offset": self.offset}
+
+    @classmethod
+    def from_state(cls, state: dict, meta_state: dict) -> RetentionCache:
+        return cls(matrix=state.get("matrix"), offset=int(meta_state.get("offset", 0)))
 
 
 class MultiScaleRetention(nn.Module):
@@ -61,7 +70,7 @@ class MultiScaleRetention(nn.Module):
         k = self.rope(self.heads(self.k_proj(x)), offset=offset)
         k = k * (k.shape[-1] ** -0.5)
         v = self.heads(self.v_proj(x))
-        state = cache.state if cache is not None else None
+        state = cache.matrix if cache is not None else None
         gamma = retnet_gammas(self.n_heads, mx.float64 if x.dtype == mx.float64 else mx.float32)
         if T == 1:
             o, state = retention_recurrent(q, k, v, gamma, state)
@@ -70,7 +79,7 @@ class MultiScaleRetention(nn.Module):
         else:
             o, state = retention_chunkwise(q, k, v, gamma, self.chunk_size, state)
         if cache is not None:
-            cache.state, cache.offset = state, offset + T
+            cache.matrix, cache.offset = state, offset + T
         o = o * mx.rsqrt(mx.mean(mx.square(o), axis=-1, keepdims=True) + self.eps)  # per-head norm
         o = o.transpose(0, 2, 1, 3).reshape(B, T, -1)
         return self.o_proj(silu(self.g_proj(x)) * o)

@@ -29,6 +29,7 @@ import mlx.core as mx
 
 from titans import _checks
 from titans._lazy import eval_unless_traced
+from titans.cache import Cache
 from titans.ops.activations import exp, softmax
 
 __all__ = [
@@ -324,11 +325,12 @@ def _check_kv_update(keys, values, reference_keys, reference_values) -> None:
             )
 
 
-class KVCache:
+class KVCache(Cache):
     """Growing key/value cache for decoding (mlx-lm ``KVCache`` semantics).
 
     ``update_and_fetch(keys, values)`` appends (B, H, T, D) keys/values and returns all of them so
-    far; storage grows in steps of ``step`` positions. ``offset`` counts stored positions.
+    far; storage grows in steps of ``step`` positions. ``offset`` counts stored positions; ``state``
+    holds the stored positions, ``nbytes`` the allocated storage.
     """
 
     step = 256
@@ -359,10 +361,22 @@ class KVCache:
         return self.keys[:, :, : self.offset], self.values[:, :, : self.offset]
 
     @property
-    def state(self) -> tuple[mx.array, mx.array] | None:
+    def state(self) -> dict:
         if self.keys is None:
-            return None
-        return self.keys[:, :, : self.offset], self.values[:, :, : self.offset]
+            return {}
+        return {"keys": self.keys[:, :, : self.offset], "values": self.values[:, :, : self.offset]}
+
+    @property
+    def meta_state(self) -> dict:
+        return {"offset": self.offset}
+
+    @classmethod
+    def from_state(cls, state: dict, meta_state: dict) -> KVCache:
+        cache = cls()
+        if state:
+            cache.keys, cache.values = state["keys"], state["values"]
+        cache.offset = int(meta_state.get("offset", 0))
+        return cache
 
     @property
     def nbytes(self) -> int:
@@ -371,7 +385,7 @@ class KVCache:
         return self.keys.nbytes + self.values.nbytes
 
 
-class SlidingWindowKVCache:
+class SlidingWindowKVCache(Cache):
     """Cache for sliding-window attention that stores at most ``n_prefix + window`` positions.
 
     Keeps the ``n_prefix`` persistent keys and the last ``window`` other keys. The keys returned
@@ -431,7 +445,20 @@ class SlidingWindowKVCache:
         return all_keys, all_values
 
     @property
-    def nbytes(self) -> int:
-        if self.keys is None:
-            return 0
-        return self.keys.nbytes + self.values.nbytes
+    def state(self) -> dict:
+        # slices, so that the ring buffer's in-place writes never reach a saved or copied state
+        return {} if self.keys is None else {"keys": self.keys[:, :, :], "values": self.values[:, :, :]}
+
+    @property
+    def meta_state(self) -> dict:
+        return {"window": self.window, "n_prefix": self.n_prefix, "offset": self.offset,
+                "next_slot": self._next_slot}
+
+    @classmethod
+    def from_state(cls, state: dict, meta_state: dict) -> SlidingWindowKVCache:
+        cache = cls(meta_state["window"], meta_state.get("n_prefix", 0))
+        if state:
+            cache.keys, cache.values = state["keys"], state["values"]
+        cache.offset = int(meta_state.get("offset", 0))
+        cache._next_slot = meta_state.get("next_slot")
+        return cache
