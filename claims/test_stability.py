@@ -9,9 +9,9 @@ property-based edge cases (issue 5).
   ``2 d_k``, chunk 64, ``θ = lr_scale σ(b_θ)``, ``η = σ(b_η)``, ``α = σ(b_α)`` of
   ``MemoryConfig.paper()``, the initialization registered with the claim) and
   the recall default of ``claims/mixers.py`` (matrix memory, token recurrence, α = 0). The first
-  half includes the initial weights (t = 0); that was added after the first run, where the
-  NeuralMemory-gate memory had collapsed to 0 within the first piece and the ratio read 0/0. The
-  collapse is recorded as its own value and note.
+  half includes the initial weights (t = 0), so a memory that collapses to 0 within the first
+  piece reads as a ratio of 0 rather than 0/0; such a collapse is recorded as its own value and
+  note.
 * ``stability.divergence-detected`` -- unnormalized Gaussian keys (``‖k‖² ≈ d_k``) over a θ grid,
   scanned with ``titans.diagnostics.guarded_memory_scan``: every run must end finite and bounded
   or raise ``MemoryDivergedError`` naming the first failing chunk; at least one must diverge. The
@@ -38,6 +38,7 @@ from titans.diagnostics import MemoryDivergedError, guarded_memory_scan, state_n
 from titans.ops.memory import memory_read, memory_scan
 from titans.layers.neural_memory import MemoryConfig
 from titans.reporting import mean_ci
+from titans.reporting.verdicts import sanity, settle
 
 BOUNDED, DIVERGE = "stability.streaming-bounded", "stability.divergence-detected"
 
@@ -86,6 +87,9 @@ def _stream_norms(config: str, seeds, tokens: int, piece: int, d_k: int):
                 norms[r, i + 1] = math.sqrt(sum(n ** 2 for n in state_norms([w[r] for w in state.weights])))
     else:
         spec = M.calibrated(M.TITANS_DEFAULT, d_k)
+        k0, v0 = (np.concatenate([_piece(s, 0, 1, piece, d_k)[j] for s in seeds]) for j in (0, 1))
+        err = M.check_online_against_memory_scan(spec, k0, v0)
+        sanity(err < 1e-4, f"online_scan disagrees with memory_scan(chunk_size=1): max rel diff {err:.2e}")
         ws, moms = M.init_weights(spec, d_k, d_k, 0), None
         norms[:, 0] = math.sqrt(sum(float(np.sum(np.square(w, dtype=np.float64))) for w in ws))
         for i in range(n_pieces):
@@ -124,7 +128,7 @@ def test_streaming_bounded(config, claim, claim_record, scale):
                            config=config)
     claim_record.note(f"{config}: {spec.label()}; {tokens:,} tokens in pieces of {piece}; d_k={d_k}")
     assert finite, f"non-finite memory state: {norms}"
-    assert claim.holds(headline.mean), claim.describe(headline.mean)
+    settle(claim, headline, what=config)
 
 
 # --------------------------------------------------------------------------------------------
@@ -177,7 +181,7 @@ def test_divergence_detected(claim, claim_record, scale):
     bad = [(k, o) for k, o in outcomes.items() if o[0] in ("silent", "crash")]
     assert not bad, f"silent NaN or crash: {bad}"
     assert n_div >= 1, "no θ of the grid diverged: the detection was not exercised"
-    assert claim.holds(headline.mean), claim.describe(headline.mean)
+    settle(claim, headline, what="unnormalized keys")
 
 
 # --------------------------------------------------------------------------------------------
