@@ -33,8 +33,10 @@ def test_guarded_equals_memory_scan_when_stable():
     w = (mx.zeros((8, 8)),)
     y_ref, s_ref = memory_scan(w, k, k, v, *_gates(256, 0.05), 16)
     y, s = guarded_memory_scan(w, k, k, v, *_gates(256, 0.05), 16, piece=40)  # off the chunk grid
-    assert np.allclose(np.array(y), np.array(y_ref), atol=1e-6)
-    assert np.allclose(np.array(s.weights[0]), np.array(s_ref.weights[0]), atol=1e-6)
+    # float32: pieces off the grid run partial chunks uncompiled, so rounding differs (float64
+    # exactness of splits is tested in test_memory.py)
+    np.testing.assert_allclose(np.array(y), np.array(y_ref), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.array(s.weights[0]), np.array(s_ref.weights[0]), rtol=1e-5, atol=1e-6)
     assert s.position == 256
 
 

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import pytest
 
 from claims.registry import CLAIMS, DIRECTIONS, KINDS, Claim
-from titans.reporting import mean_ci, progress, t_cdf, t_quantile
+from titans.reporting import mean_ci, t_cdf, t_quantile
 from titans.reporting import report as R
 
 pytest_plugins = ["pytester"]
@@ -490,20 +490,8 @@ def test_format_value():
 
 
 # --------------------------------------------------------------------------------------------
-# progress and machine info
+# machine info
 # --------------------------------------------------------------------------------------------
-
-
-def test_progress_prints_per_step_to_stderr(capsys):
-    assert list(progress(3, "demo")) == [0, 1, 2]
-    assert list(progress(["a", "b"], "letters")) == ["a", "b"]
-    assert list(progress(iter("xyz"))) == ["x", "y", "z"]
-    err = capsys.readouterr().err.splitlines()
-    assert err[0].startswith("[demo] 1/3 (33%)") and err[2].startswith("[demo] 3/3 (100%)")
-    assert err[4].startswith("[letters] 2/2 (100%)") and err[7].startswith("3 ")
-    assert len(err) == 8
-    list(progress(1000, "many"))
-    assert len(capsys.readouterr().err.splitlines()) == 100
 
 
 def test_benchmark_machine_info_hook():

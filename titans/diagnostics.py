@@ -42,11 +42,6 @@ class MemoryDivergedError(ValueError):
         self.start, self.stop, self.layer, self.norm = start, stop, layer, norm
         self.max_norm, self.reason, self.which = max_norm, reason, which
 
-    @property
-    def position(self) -> int:
-        """First token position of the failing chunk."""
-        return self.start
-
 
 def _robust_norms(arrays) -> list[tuple[float, bool]]:
     """``(‖a‖_F, finite)`` per array, computed as ``m·sqrt(Σ (a/m)²)`` with ``m = max|a|`` (no

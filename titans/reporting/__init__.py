@@ -1,4 +1,4 @@
-"""Claim-reporting helpers: confidence intervals, progress lines, the record object.
+"""Claim-reporting helpers: confidence intervals and the record object.
 
 This subpackage has no MLX dependency at import time. The pytest side lives in
 :mod:`titans.reporting.plugin` (options, fixtures, hooks) and the report model and rendering in
@@ -12,13 +12,9 @@ This subpackage has no MLX dependency at import time. The pytest side lives in
 from __future__ import annotations
 
 import math
-import sys
-import time
-from typing import Iterable, Iterator, NamedTuple, TypeVar
+from typing import Iterable, NamedTuple
 
-__all__ = ["MeanCI", "mean_ci", "progress", "t_cdf", "t_quantile"]
-
-T = TypeVar("T")
+__all__ = ["MeanCI", "mean_ci", "t_cdf", "t_quantile"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -154,49 +150,3 @@ def mean_ci(samples: Iterable[float], confidence: float = 0.95) -> MeanCI:
     var = math.fsum((x - mean) ** 2 for x in xs) / (n - 1)
     half = t_quantile(0.5 + confidence / 2.0, n - 1) * math.sqrt(var / n)
     return MeanCI(mean, mean - half, mean + half, n)
-
-
-# --------------------------------------------------------------------------------------------
-# Progress lines for long runs
-# --------------------------------------------------------------------------------------------
-
-
-def progress(
-    iterable_or_total: Iterable[T] | int,
-    desc: str = "",
-    *,
-    every: int | None = None,
-    total: int | None = None,
-) -> Iterator[T]:
-    """Yield from ``iterable_or_total`` (an int means ``range(n)``), printing progress lines.
-
-    Each printed line goes to ``sys.stderr`` (looked up at print time, so pytest's capture applies;
-    run with ``-s`` / ``--capture=no`` to watch it live) and looks like::
-
-        [stream 256k] 12/64 (19%) 3.1s elapsed, eta 13.2s
-
-    ``every`` defaults to 1 (a line per step) when the length is known and at most 100, otherwise to
-    ``total // 100`` (about a hundred lines); the last step is always printed.
-    """
-    if isinstance(iterable_or_total, int):
-        total = iterable_or_total if total is None else total
-        iterable: Iterable = range(iterable_or_total)
-    else:
-        iterable = iterable_or_total
-        if total is None and hasattr(iterable, "__len__"):
-            total = len(iterable)  # type: ignore[arg-type]
-    if every is None:
-        every = 1 if total is None or total <= 100 else max(1, total // 100)
-    label = f"[{desc}] " if desc else ""
-    start = time.perf_counter()
-    step = 0
-    for step, item in enumerate(iterable, start=1):
-        yield item
-        if step % every == 0 or step == total:
-            elapsed = time.perf_counter() - start
-            if total:
-                eta = elapsed / step * (total - step)
-                line = f"{label}{step}/{total} ({100.0 * step / total:.0f}%) {elapsed:.1f}s elapsed, eta {eta:.1f}s"
-            else:
-                line = f"{label}{step} {elapsed:.1f}s elapsed"
-            print(line, file=sys.stderr, flush=True)
