@@ -35,8 +35,8 @@ def test_guarded_equals_memory_scan_when_stable():
     y, s = guarded_memory_scan(w, k, k, v, *_gates(256, 0.05), 16, piece=40)  # off the chunk grid
     # float32: pieces off the grid run partial chunks uncompiled, so rounding differs (float64
     # exactness of splits is tested in test_memory.py)
-    np.testing.assert_allclose(np.array(y), np.array(y_ref), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(np.array(s.weights[0]), np.array(s_ref.weights[0]), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.array(y), np.array(y_ref), rtol=1e-5, atol=1e-5)  # |y| up to ~5
+    np.testing.assert_allclose(np.array(s.weights[0]), np.array(s_ref.weights[0]), rtol=1e-5, atol=1e-5)
     assert s.position == 256
 
 
