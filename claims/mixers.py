@@ -27,7 +27,7 @@ Titans memory (:class:`MemorySpec`, :func:`memory_reads`)
     ``titans.layers.NeuralMemory`` (every layer ``N(0, 1/d_in)``). Gates are constants (untrained).
 
     ``chunk == 1`` is the token recurrence itself (eq. 13-14: every gradient at the current
-    weights). ``memory_scan(chunk_size=1)`` pays ~0.3-0.7 ms of MLX dispatch per token on this CPU,
+    weights). ``memory_scan(chunk_size=1)`` pays MLX's per-call dispatch overhead on every token,
     so :func:`memory_reads` runs that case with :func:`online_scan`, a NumPy transcription of the
     same recurrence (hand-written backprop of the SiLU MLP), and every claim that uses it first calls
     :func:`check_online_against_memory_scan` on a prefix of its own data (tolerance 1e-4 relative).
@@ -38,12 +38,12 @@ Titans memory (:class:`MemorySpec`, :func:`memory_reads`)
     initial momentum gate σ(2.2)), ``α = 0`` (no forgetting: the paper's ``α → 0 keeps the past``;
     forgetting is swept in the gating/drift claims), ``chunk = 1``, and θ chosen per depth/width
     on a dev task by :func:`calibrated` (grid :data:`THETA_GRID`; 8 pairs written once, then 256
-    filler writes, recall of the 8; seeds :data:`DEV_SEEDS`, used by no claim). At d_k = 32 it picks
-    θ = 0.1 for L_M = 1 and for L_M = 2 (hidden 64). ``TITANS_DEFAULT.theta = 0.05`` (one write,
-    carried by momentum, moves a unit key's read-out by ``2θ/(1−η) = 1``) is only the placeholder
-    that :func:`calibrated` replaces. With θ = 0.1 a write overshoots (2θ/(1−η) = 2): fine on the
-    filler haystack, harmful on streams of novel pairs (recall.random-haystack-capacity,
-    gating.momentum-helps).
+    filler writes, recall of the 8; seeds :data:`DEV_SEEDS`, used by no claim); the claims record
+    the θ chosen and the dev recall per θ (:func:`calibration_record`). ``TITANS_DEFAULT.theta =
+    0.05`` (one write, carried by momentum, moves a unit key's read-out by ``2θ/(1−η) = 1``) is only
+    the placeholder that :func:`calibrated` replaces. A θ with ``2θ/(1−η) > 1`` overshoots: the
+    dev task (a repeated filler) can tolerate it where streams of novel pairs do not
+    (recall.random-haystack-capacity, gating.momentum-helps).
     With constant gates the chunked form is fragile on streams whose keys repeat inside a chunk
     (the chunk's gradients, all taken at the chunk-start weights, add coherently); that is
     measured, not hidden (``test_gating.py``, reviewer.memory-size-refresh).
