@@ -38,8 +38,9 @@ Titans memory (:class:`MemorySpec`, :func:`memory_reads`)
     initial momentum gate σ(2.2)), ``α = 0`` (no forgetting: the paper's ``α → 0 keeps the past``;
     forgetting is swept in the gating/drift claims), ``chunk = 1``, and θ chosen per depth/width
     on a dev task by :func:`calibrated` (grid :data:`THETA_GRID`; 8 pairs written once, then 256
-    filler writes, recall of the 8; seeds :data:`DEV_SEEDS`, used by no claim); the claims record
-    the θ chosen and the dev recall per θ (:func:`calibration_record`). ``TITANS_DEFAULT.theta =
+    filler writes, recall of the 8; seeds :data:`DEV_SEEDS`, used by no claim); the θ chosen is in
+    each claim's note (:meth:`MemorySpec.label`), the dev recall per θ in recall.far-pointer-titans'
+    (:func:`calibration_record`). ``TITANS_DEFAULT.theta =
     0.05`` (one write, carried by momentum, moves a unit key's read-out by ``2θ/(1−η) = 1``) is only
     the placeholder that :func:`calibrated` replaces. A θ with ``2θ/(1−η) > 1`` overshoots: the
     dev task (a repeated filler) can tolerate it where streams of novel pairs do not
