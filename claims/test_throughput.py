@@ -553,11 +553,16 @@ def test_memory_streams_at_constant_memory(claim, claim_record, scale):
 # ---------------------------------------------------------------------------------------------
 
 
+SPEED_ROUNDS = 3  # paired rounds of the training-step comparison (an interval needs >= 2; 3 for a usable one)
+
+
 @pytest.mark.claim("abstract.fast-parallel-training")
 def test_chunked_training_step_beats_the_token_recurrence(claim, claim_record, scale):
     """Forward + backward (outer gradients w.r.t. the initial weights and q) of the chunked-parallel
     ``memory_scan`` vs its token-by-token definition ``memory_scan_reference``, same inputs; the
-    outputs must agree before the times are compared (best of 2 calls each)."""
+    outputs must agree before the times are compared. One untimed call of each, then
+    ``SPEED_ROUNDS`` paired rounds (token, then chunked); verdict: the interval rule on the
+    per-round speed-ups."""
     from titans.ops.memory import memory_scan_reference
 
     p = claim.scales[scale]
@@ -565,25 +570,36 @@ def test_chunked_training_step_beats_the_token_recurrence(claim, claim_record, s
     weights, q, *rest = scan_inputs(T, heads=1, head_dim=d, hidden=2 * d)
     probe = mx.random.normal(q.shape, key=mx.random.key(6))
     mx.eval(probe)
-    seconds, values = {}, {}
-    for name, scan in (("chunked", memory_scan), ("token", memory_scan_reference)):
-        step = mx.value_and_grad(lambda w, q: mx.sum(scan(w, q, *rest, chunk)[0] * probe), argnums=(0, 1))
-        times = []
-        for _ in range(2):
-            start = time.perf_counter()
-            value, grads = step(weights, q)
-            mx.eval(value, grads)
-            times.append(time.perf_counter() - start)
-        seconds[name], values[name] = min(times), (value, grads)
+    steps = {name: mx.value_and_grad(lambda w, q, scan=scan: mx.sum(scan(w, q, *rest, chunk)[0] * probe),
+                                     argnums=(0, 1))
+             for name, scan in (("token", memory_scan_reference), ("chunked", memory_scan))}
+    seconds, values = {name: [] for name in steps}, {}
+
+    def timed(name):
+        start = time.perf_counter()
+        value, grads = steps[name](weights, q)
+        mx.eval(value, grads)
+        values[name] = (value, grads)
+        return time.perf_counter() - start
+
+    for name in steps:  # warm-up, untimed
+        timed(name)
+    for _ in range(SPEED_ROUNDS):
+        for name in steps:
+            seconds[name].append(timed(name))
     sanity(abs(values["chunked"][0].item() - values["token"][0].item()) <= 1e-4 * abs(values["token"][0].item()),
            "the chunked and token forms disagree on the loss")
     sanity(mx.allclose(values["chunked"][1][1], values["token"][1][1], rtol=1e-3, atol=1e-4).item(),
            "the chunked and token forms disagree on the gradient w.r.t. q")
-    speedup = seconds["token"] / seconds["chunked"]
-    claim_record.value("speed-up, chunked vs token recurrence (forward + backward)", speedup, unit="x")
-    claim_record.value("seconds, chunked", seconds["chunked"], unit="s")
-    claim_record.value("seconds, token recurrence", seconds["token"], unit="s")
-    assert claim.holds(speedup), claim.describe(speedup)
+    speedups = [t / c for t, c in zip(seconds["token"], seconds["chunked"])]
+    headline = mean_ci(speedups)
+    claim_record.value("speed-up, chunked vs token recurrence (forward + backward, paired rounds)", headline, unit="x")
+    claim_record.value("speed-up from the minima", min(seconds["token"]) / min(seconds["chunked"]), unit="x")
+    claim_record.value("seconds, chunked (min)", min(seconds["chunked"]), unit="s")
+    claim_record.value("seconds, token recurrence (min)", min(seconds["token"]), unit="s")
+    claim_record.note(f"{SPEED_ROUNDS} paired rounds after one untimed call each; seconds token "
+                      f"{[round(t, 4) for t in seconds['token']]}, chunked {[round(t, 4) for t in seconds['chunked']]}")
+    settle(claim, headline, what="paired rounds")
 
 
 # ---------------------------------------------------------------------------------------------
