@@ -8,7 +8,9 @@ Options
                                  marked ``slow`` are skipped at ``ci``. A test marked
                                  ``not_reproduced(scale, reason=...)`` becomes a strict xfail
                                  (on AssertionError) at that scale only: a claim measured not to
-                                 reproduce at CI scale stays an open question at full scale.
+                                 reproduce at CI scale stays an open question at full scale. The
+                                 reason names the mechanism only; the report appends the run's
+                                 own measured message to it.
     ``--claims-report-dir DIR``  where ``claims.md`` / ``claims.json`` go (default ``reports``,
                                  relative to the rootdir).
     ``--seeds 3,4,5``            run every claim that takes seeds on these instead: at configure
@@ -164,7 +166,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", "slow: long-running; runs only with --scale=full")
     if "not_reproduced" not in declared:
         config.addinivalue_line("markers", "not_reproduced(scale, reason): measured not to reproduce at "
-                                "that scale (strict xfail there, with the measured number in the reason)")
+                                "that scale (strict xfail there; the reason names the mechanism, the report "
+                                "appends the run's own numbers)")
     seeds = config.getoption("seeds", None)
     if seeds is not None:
         config.stash[_seeds_key] = (list(seeds), override_seeds(config, seeds))
