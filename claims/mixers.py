@@ -35,8 +35,8 @@ Titans memory (:class:`MemorySpec`, :func:`memory_reads`)
     ``memory_scan`` itself, streamed in pieces with its state.
 
     Default gates (:data:`TITANS_DEFAULT`, the "recall default"): ``η = 0.9`` (the initial momentum
-    gate σ(2.2) of ``MemoryConfig.paper()``), ``α = 0`` (no forgetting: the paper's ``α → 0 keeps the past``;
-    forgetting is swept in the gating/drift claims), ``chunk = 1``, and θ chosen per depth/width
+    gate σ(2.2) of ``MemoryConfig.paper()``), ``α = 0`` (no forgetting: the paper's ``α → 0 keeps
+    the past``; forgetting is swept in the gating/drift claims), ``chunk = 1``, and θ chosen per depth/width
     on a dev task by :func:`calibrated` (grid :data:`THETA_GRID`; 8 pairs written once, then 256
     filler writes, recall of the 8; seeds :data:`DEV_SEEDS`, used by no claim); the θ chosen is in
     each claim's note (:meth:`MemorySpec.label`), the dev recall per θ in recall.far-pointer-titans'
