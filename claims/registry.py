@@ -577,7 +577,7 @@ _ALL: list[Claim] = [
         kind="paper",
         registered="2026-11-25",
         notes="Paper anchor: table2.mac-sniah-16k (MAC >= 95% S-NIAH at 16K). Protocol "
-        "(claims/mixers.py): fixed untrained mixers on kv_stream_far_pointer; a stream of length L "
+        "(titans/probes/mixers.py): fixed untrained mixers on kv_stream_far_pointer; a stream of length L "
         "holds the needle at L-1-D (D = largest registered distance < L) and is read at every "
         "registered distance d <= D; nearest-neighbour decoding among the written values + 64 "
         "foils. Memory: token recurrence (chunk 1), eta 0.9, alpha 0, theta chosen per depth on a "
@@ -832,7 +832,7 @@ _ALL += [
                      "n_persistent": [0, 4, 16, 64], "seeds": _SEEDS_FULL, "d_k": 32,
                      "seq_len": 8192, "n_distractors": 8, "window": 512, "trials": 32},
         },
-        notes="Mixer level (claims/mixers.py): N_p fixed random persistent pairs are written to the "
+        notes="Mixer level (titans/probes/mixers.py): N_p fixed random persistent pairs are written to the "
         "memory before the context (as MAG/LMM feed [p || x] to the memory) and are always visible "
         "to the attention (n_prefix). Recall vs number of distractors and forgetting vs age are "
         "recorded as curves in the same test.",
@@ -1172,7 +1172,7 @@ _ALL += [
         registered="2026-11-25",
         notes="0.85 = the 0.9 recall bar of recall.far-pointer-titans minus the 0.05 chance "
         "margin of recall.swa-beyond-window: 'fades' requires recall first. Identity projections, "
-        "heads decoded by the mean cosine (claims/mixers.py). Disclosure: registered after an "
+        "heads decoded by the mean cosine (titans/probes/mixers.py). Disclosure: registered after an "
         "exploratory 8k run had shown RetNet at 0 recall on this haystack; the threshold derives "
         "from the two registered bars, not from that run.",
     ),

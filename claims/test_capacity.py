@@ -3,7 +3,7 @@ Prop. 1 / Thm. 1, ref §7), and the cost of memory size.
 
 Protocol (registry notes of ``capacity.deep-vs-matrix``): ``kv_stream_pairs(d_k, d_k, n)`` (random
 unit keys, values ``N(0, 1/d_k)``) written ``passes`` times, the order reshuffled every pass, by the
-token recurrence (η 0.9, α 0; ``claims/mixers.py``), then every key queried once; nearest-neighbour
+token recurrence (η 0.9, α 0; ``titans/probes/mixers.py``), then every key queried once; nearest-neighbour
 decoding among the ``n`` values + 64 foils. Fair across depths: the same passes and the same θ grid
 for every depth; θ* per depth = the grid value with the largest capacity (capacity = the largest
 ``n`` of the grid whose seed-mean recall is ≥ the registry's recall bar 0.9; ties broken by the
@@ -20,11 +20,11 @@ import time
 import numpy as np
 import pytest
 
-from claims import mixers as M
 from claims.registry import CLAIMS
+from titans.probes import mixers as M
 from titans.reporting import mean_ci
 from titans.reporting.verdicts import sanity, settle
-from titans.tasks import kv_stream_pairs
+from titans.tasks import derived_seed, kv_stream_pairs
 
 DEEP, MDK, SMALL, LARGE = ("capacity.deep-vs-matrix", "capacity.matrix-dk", "failure.capacity-too-small",
                            "failure.capacity-too-large")
@@ -32,15 +32,12 @@ BAR = CLAIMS["recall.far-pointer-titans"].threshold  # the registry's recall bar
 EXTRA_DEPTHS_CI = (3,)  # curves only (the brief's L_M = 1, 2, 3); headlines use the registered depths
 
 
-def _seed(*parts) -> int:
-    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
-
 
 @functools.lru_cache(maxsize=None)
 def fit_recall(d_k: int, n: int, depth: int, hidden: int, passes: int, thetas: tuple, seeds: tuple) -> np.ndarray:
     """Recall (len(thetas), len(seeds)) of ``n`` pairs after ``passes`` passes."""
-    streams = [kv_stream_pairs(d_k, d_k, n, seed=_seed(s, d_k, n, 3)) for s in seeds]
-    orders = [np.concatenate([np.random.default_rng(_seed(s, n, p, 4)).permutation(n) for p in range(passes)])
+    streams = [kv_stream_pairs(d_k, d_k, n, seed=derived_seed(s, d_k, n, 3)) for s in seeds]
+    orders = [np.concatenate([np.random.default_rng(derived_seed(s, n, p, 4)).permutation(n) for p in range(passes)])
               for s in seeds]
     K = np.stack([st.keys[o] for st, o in zip(streams, orders)])
     V = np.stack([st.values[o] for st, o in zip(streams, orders)])

@@ -1,6 +1,6 @@
 """Staleness and drift of the Titans memory (issue 5): rebinding, refresh policies, long horizons.
 
-Read-outs and decoding as in ``claims/mixers.py`` (nearest neighbour in cosine among every value
+Read-outs and decoding as in ``titans/probes/mixers.py`` (nearest neighbour in cosine among every value
 written to the stream + 64 foils; memory with the recall-default gates: token recurrence, η 0.9,
 α 0, θ from the dev task).
 
@@ -29,62 +29,18 @@ import functools
 import numpy as np
 import pytest
 
-from claims import mixers as M
 from claims.registry import CLAIMS
+from titans.probes import mixers as M
 from titans.reporting import mean_ci
 from titans.reporting.verdicts import sanity, settle
-from titans.tasks import kv_stream_far_pointer
+from titans.tasks import derived_seed, kv_stream_far_pointer, kv_stream_rewrites, kv_stream_switch
 
 STALE, SURPRISE, HORIZON = "failure.drift-staleness", "drift.surprise-refresh", "reviewer.long-horizon-drift"
-N_FILLER = 4
-
-
-def _seed(*parts) -> int:
-    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
-
-
-def _unit(rng, n, d):
-    x = rng.standard_normal((n, d))
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
-
-
-def _values(rng, n, d):
-    return rng.standard_normal((n, d)) / np.sqrt(d)
 
 
 # --------------------------------------------------------------------------------------------
 # failure.drift-staleness
 # --------------------------------------------------------------------------------------------
-
-
-def rewrite_stream(seed: int, d: int, n_keys: int, rewrites: tuple, gap: int, tail: int):
-    """(keys (T, d), values (T, d), queries (n, d), latest (n, d), older [list of (m, d)])."""
-    rng = np.random.default_rng(seed)
-    keys = _unit(rng, n_keys, d)
-    counts = rng.integers(rewrites[0], rewrites[1] + 1, n_keys)
-    bindings = [_values(rng, 1 + c, d) for c in counts]
-    fk, fv = _unit(rng, N_FILLER, d), _values(rng, N_FILLER, d)
-    events = [(i, 0) for i in rng.permutation(n_keys)]
-    order = rng.permutation(np.repeat(np.arange(n_keys), counts))
-    seen = np.zeros(n_keys, int)
-    for i in order:
-        seen[i] += 1
-        events.append((i, seen[i]))
-    K, V, f = [], [], 0
-    for i, j in events:
-        K.append(keys[i])
-        V.append(bindings[i][j])
-        for _ in range(gap):
-            K.append(fk[f % N_FILLER])
-            V.append(fv[f % N_FILLER])
-            f += 1
-    for _ in range(tail):
-        K.append(fk[f % N_FILLER])
-        V.append(fv[f % N_FILLER])
-        f += 1
-    latest = np.stack([b[-1] for b in bindings])
-    return (np.asarray(K, np.float32), np.asarray(V, np.float32), keys.astype(np.float32),
-            latest.astype(np.float32), [b[:-1].astype(np.float32) for b in bindings])
 
 
 @pytest.mark.claim(STALE)
@@ -103,14 +59,14 @@ def test_drift_staleness(depth, claim, claim_record, scale):
     if depth not in cfg["depths"]:
         pytest.skip("depth not in this scale's protocol")
     d, seeds, trials = cfg["d_k"], list(cfg["seeds"]), cfg["trials"]
-    rows = [rewrite_stream(_seed(s, t, 5), d, cfg["keys"], tuple(cfg["rewrites"]), cfg["gap"], cfg["tail"])
+    rows = [kv_stream_rewrites(d, cfg["keys"], tuple(cfg["rewrites"]), cfg["gap"], cfg["tail"], derived_seed(s, t, 5))
             for s in seeds for t in range(trials)]
-    T = max(len(r[0]) for r in rows)
+    T = max(len(r.keys) for r in rows)
     # rows differ in length (1-3 rewrites per key): pad at the front with zero writes (k = v = 0
     # leaves the memory exactly unchanged, see test_stability), so every row ends at step T-1
-    K = np.stack([np.pad(r[0], ((T - len(r[0]), 0), (0, 0))) for r in rows])
-    V = np.stack([np.pad(r[1], ((T - len(r[1]), 0), (0, 0))) for r in rows])
-    Q = np.stack([r[2] for r in rows])
+    K = np.stack([np.pad(r.keys, ((T - len(r.keys), 0), (0, 0))) for r in rows])
+    V = np.stack([np.pad(r.values, ((T - len(r.values), 0), (0, 0))) for r in rows])
+    Q = np.stack([r.queries for r in rows])
     base = M.TITANS_DEFAULT.but(depth=depth, hidden=2 * d if depth > 1 else None)
     spec = M.calibrated(base, d)
     err = M.check_online_against_memory_scan(spec, K[:, -128:], V[:, -128:])
@@ -120,7 +76,8 @@ def test_drift_staleness(depth, claim, claim_record, scale):
         with np.errstate(all="ignore"):
             y = M.memory_reads(sp, K, V, [T - 1], Q, seed=0).reads[:, 0]  # (B, keys, d)
         acc, stale = np.zeros(len(rows)), np.zeros(len(rows))
-        for b, (k_, v_, q_, latest, older) in enumerate(rows):
+        for b, row in enumerate(rows):
+            v_, latest, older = row.values, row.targets, row.meta["older"]
             cands = np.concatenate([M.candidate_first_index(v_)[0], M.foils(b, M.N_FOILS, d)])
             idx = M.decode(y[b], cands[None])
             picked = cands[np.maximum(idx, 0)]
@@ -145,39 +102,21 @@ def test_drift_staleness(depth, claim, claim_record, scale):
 # --------------------------------------------------------------------------------------------
 
 
-def switch_stream(seed: int, d: int, period: int, before: int, after: int):
-    rng = np.random.default_rng(seed)
-    k = _unit(rng, 1, d)[0]
-    old, new = _values(rng, 2, d)
-    fk, fv = _unit(rng, N_FILLER, d), _values(rng, N_FILLER, d)
-    T = (before + after) * period
-    K, V = np.zeros((T, d)), np.zeros((T, d))
-    f = 0
-    for t in range(T):
-        if t % period == 0:
-            K[t], V[t] = k, (old if t < before * period else new)
-        else:
-            K[t], V[t] = fk[f % N_FILLER], fv[f % N_FILLER]
-            f += 1
-    cands = np.concatenate([[old, new], fv])
-    return K.astype(np.float32), V.astype(np.float32), k.astype(np.float32), cands.astype(np.float32)
-
-
 @functools.lru_cache(maxsize=None)
 def surprise_run(scale: str) -> dict:
     cfg = CLAIMS[SURPRISE].scales[scale]
     d, period, before, after = cfg["d_k"], cfg["period"], cfg["before"], cfg["after"]
     seeds, trials = list(cfg["seeds"]), cfg["trials"]
-    rows = [switch_stream(_seed(s, t, 6), d, period, before, after) for s in seeds for t in range(trials)]
-    K = np.stack([r[0] for r in rows])
-    V = np.stack([r[1] for r in rows])
-    Q = np.stack([r[2] for r in rows])[:, None, :]
+    rows = [kv_stream_switch(d, period, before, after, derived_seed(s, t, 6)) for s in seeds for t in range(trials)]
+    K = np.stack([r.keys for r in rows])
+    V = np.stack([r.values for r in rows])
+    Q = np.stack([r.queries[0] for r in rows])[:, None, :]
     B, T = K.shape[:2]
     t_switch = before * period
     read_at = list(range(t_switch, T))
     spec = M.calibrated(M.TITANS_DEFAULT, d)
     theta = spec.theta
-    cands = [np.concatenate([r[3], M.foils(b, M.N_FOILS, d)]) for b, r in enumerate(rows)]
+    cands = [np.concatenate([r.meta["candidates"], M.foils(b, M.N_FOILS, d)]) for b, r in enumerate(rows)]
     positions = np.arange(T)
     policies = {"surprise-gated": None, "constant": np.full(T, theta, np.float32)}
     for P in cfg["refresh"]:
@@ -263,7 +202,7 @@ def test_long_horizon_drift(claim, claim_record, scale):
     L = WRITE_AT + H + 1
     distances = [NEAR] + [x for x in (256, 1024, 4096, 16384, 65536, 262144, 1048576) if x < H] + [H]
     read_at = [WRITE_AT + x for x in distances]
-    row_seeds = [_seed(s, t, L, 7) for s in seeds for t in range(trials)]
+    row_seeds = [derived_seed(s, t, L, 7) for s in seeds for t in range(trials)]
     spec = M.calibrated(M.TITANS_DEFAULT, d)
     alphas = list(cfg["alphas"])
     per_group = max(1, int(1.5e9 // (L * d * 4 * 2)))  # streams held at once (full scale: 1M tokens)

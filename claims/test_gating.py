@@ -1,5 +1,5 @@
 """Gates of the Titans memory (issue 5): forgetting α, momentum η, θ scale, and the sensitivity to
-memory width, α and chunk (refresh) size. Read-outs and decoding: ``claims/mixers.py``.
+memory width, α and chunk (refresh) size. Read-outs and decoding: ``titans/probes/mixers.py``.
 
 Overwrite stream (``gating.forgetting-helps``, ``gating.momentum-helps``; registry notes)
     ``tokens`` steps; at each, with probability ``p_overwrite`` one of ``pool`` keys is re-bound to
@@ -24,33 +24,15 @@ import functools
 import numpy as np
 import pytest
 
-from claims import mixers as M
 from claims.registry import CLAIMS
+from titans.probes import mixers as M
 from titans.reporting import mean_ci
 from titans.reporting.verdicts import sanity, settle
-from titans.tasks import kv_stream_rebinding
+from titans.tasks import derived_seed, kv_stream_overwrites, kv_stream_rebinding
 
 FORGET, MOMENTUM, GRID = "gating.forgetting-helps", "gating.momentum-helps", "reviewer.memory-size-refresh"
 THETA_SCALES = (0.25, 0.5, 1.0, 2.0, 4.0)
 
-
-def _seed(*parts) -> int:
-    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
-
-
-def overwrite_stream(seed: int, d: int, T: int, pool: int, p_overwrite: float):
-    rng = np.random.default_rng(seed)
-    keys = rng.standard_normal((pool, d))
-    keys /= np.linalg.norm(keys, axis=1, keepdims=True)
-    K = rng.standard_normal((T, d))
-    K /= np.linalg.norm(K, axis=1, keepdims=True)
-    V = rng.standard_normal((T, d)) / np.sqrt(d)
-    which = np.where(rng.random(T) < p_overwrite, rng.integers(0, pool, T), -1)
-    which[:pool] = np.arange(pool)  # every pool key is bound at least once, at the start
-    K[which >= 0] = keys[which[which >= 0]]
-    last = np.array([np.flatnonzero(which == i)[-1] for i in range(pool)])
-    return (K.astype(np.float32), V.astype(np.float32), keys.astype(np.float32),
-            V[last].astype(np.float32), T - 1 - last)
 
 
 def _conditions(spec: M.MemorySpec, alphas) -> dict[str, dict]:
@@ -67,27 +49,27 @@ def _conditions(spec: M.MemorySpec, alphas) -> dict[str, dict]:
 def overwrite_run(scale: str) -> dict:
     cfg = CLAIMS[FORGET].scales[scale]
     d, T, seeds, trials = cfg["d_k"], cfg["tokens"], list(cfg["seeds"]), cfg["trials"]
-    streams = [overwrite_stream(_seed(s, t, 8), d, T, cfg["pool"], cfg["p_overwrite"])
+    streams = [kv_stream_overwrites(d, T, cfg["pool"], cfg["p_overwrite"], derived_seed(s, t, 8))
                for s in seeds for t in range(trials)]
-    K = np.stack([s[0] for s in streams])
-    V = np.stack([s[1] for s in streams])
+    K = np.stack([s.keys for s in streams])
+    V = np.stack([s.values for s in streams])
     spec = M.calibrated(M.TITANS_DEFAULT, d)
     conds = _conditions(spec, cfg["alphas"])
     n = len(streams)
     rows = np.tile(np.arange(n), len(conds))
     gate = lambda key: np.repeat(np.asarray([c[key] for c in conds.values()], np.float32), n)[:, None]
-    Q = np.stack([s[2] for s in streams])[rows]
+    Q = np.stack([s.queries for s in streams])[rows]
     err = M.check_online_against_memory_scan(spec, K, V)
     sanity(err < 1e-4, f"online_scan disagrees with memory_scan(chunk_size=1): max rel diff {err:.2e}")
     with np.errstate(all="ignore"):
         y = M.memory_reads(spec, K, V, [T - 1], Q, seed=0, lr=gate("theta"), momentum=gate("eta"),
                            decay=gate("alpha"), row_index=rows).reads[:, 0]
-    cands = [np.concatenate([M.candidate_first_index(s[1])[0], M.foils(b, M.N_FOILS, d)])
+    cands = [np.concatenate([M.candidate_first_index(s.values)[0], M.foils(b, M.N_FOILS, d)])
              for b, s in enumerate(streams)]
     out = {}
     for i, name in enumerate(conds):
-        hits = np.stack([M.is_target(y[i * n + b], cands[b][None], streams[b][3]) for b in range(n)])  # (n, pool)
-        ages = np.stack([s[4] for s in streams])
+        hits = np.stack([M.is_target(y[i * n + b], cands[b][None], streams[b].targets) for b in range(n)])  # (n, pool)
+        ages = np.stack([s.meta["age"] for s in streams])
         new = ages <= np.median(ages, axis=1, keepdims=True)
         per_row = lambda mask: np.array([hits[b][mask[b]].mean() if mask[b].any() else np.nan for b in range(n)])
         out[name] = dict(all=hits.mean(axis=1).reshape(len(seeds), trials).mean(1),
@@ -170,7 +152,7 @@ def test_memory_size_refresh(claim, claim_record, scale):
     task, seeds, trials = cfg["task"], list(cfg["seeds"]), cfg["trials"]
     cells, reference = {}, {}
     for width in cfg["widths"]:
-        streams = [kv_stream_rebinding(width, width, task["n_pairs"], task["n_rebinds"], seed=_seed(s, t, width, 9),
+        streams = [kv_stream_rebinding(width, width, task["n_pairs"], task["n_rebinds"], seed=derived_seed(s, t, width, 9),
                                        gap=task["gap"], tail=task["tail"], haystack=task["haystack"])
                    for s in seeds for t in range(trials)]
         K = np.stack([s.keys for s in streams])

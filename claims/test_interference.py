@@ -1,5 +1,5 @@
 """Interference (issue 5): contextual vs persistent memory, recall vs number of distractors, and
-forgetting of earlier items as writes accumulate. Read-outs and decoding: ``claims/mixers.py``.
+forgetting of earlier items as writes accumulate. Read-outs and decoding: ``titans/probes/mixers.py``.
 
 * ``interference.persistent-untouched`` (structural) -- every Titans variant at size ``tiny``:
   prefill + token-by-token decode with a cache; every persistent parameter must be bit-identical
@@ -25,19 +25,16 @@ from mlx.utils import tree_flatten
 
 import mlx.core as mx
 
-from claims import mixers as M
+from titans.probes import mixers as M
 from titans.layers.neural_memory import NeuralMemoryCache
 from titans.models import create_model
 from titans.reporting import mean_ci
 from titans.reporting.verdicts import sanity, settle
-from titans.tasks import kv_stream_far_pointer, kv_stream_pairs
+from titans.tasks import derived_seed, kv_stream_far_pointer, kv_stream_pairs
 
 UNTOUCHED, INTERFERENCE = "interference.persistent-untouched", "failure.interference"
 DISTRACTOR_GRID = (0, 8, 16, 32, 64, 128, 256)
 
-
-def _seed(*parts) -> int:
-    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
 
 
 # --------------------------------------------------------------------------------------------
@@ -129,13 +126,13 @@ def test_interference_persistent_vs_contextual(claim, claim_record, scale):
     cfg = claim.scales[scale]
     d, T, seeds, trials, window = cfg["d_k"], cfg["seq_len"], list(cfg["seeds"]), cfg["trials"], cfg["window"]
     n_max = max(cfg["n_persistent"])
-    row_seeds = [_seed(s, t, 10) for s in seeds for t in range(trials)]
+    row_seeds = [derived_seed(s, t, 10) for s in seeds for t in range(trials)]
     streams = [kv_stream_far_pointer(d, d, T, None, "needles", seed=r, n_needles_distractor=cfg["n_distractors"])
                for r in row_seeds]
     seed_of_row = np.repeat(np.arange(len(seeds)), trials)
     pk, pv = {}, {}
     for i, s in enumerate(seeds):  # persistent pairs: fixed per seed, independent of the input
-        rng = np.random.default_rng(_seed(s, 11))
+        rng = np.random.default_rng(derived_seed(s, 11))
         pk[i] = M.unit(rng.standard_normal((n_max, d))).astype(np.float32)
         pv[i] = (rng.standard_normal((n_max, d)) / np.sqrt(d)).astype(np.float32)
     specs = _specs(d)
@@ -210,7 +207,7 @@ def _distractor_and_age_curves(claim_record, cfg, seeds):
     tau = M.qknorm_scale(T)
     curves = {}
     for n_dis in DISTRACTOR_GRID:
-        rs = [_seed(s, t, n_dis, 12) for s in seeds for t in range(trials)]
+        rs = [derived_seed(s, t, n_dis, 12) for s in seeds for t in range(trials)]
         streams = [kv_stream_far_pointer(d, d, T, None, "needles", seed=r, n_needles_distractor=n_dis) for r in rs]
         K, V, Q = (np.stack([getattr(s, a) for s in streams]) for a in ("keys", "values", "queries"))
         tg = np.stack([s.targets for s in streams])
@@ -231,7 +228,7 @@ def _distractor_and_age_curves(claim_record, cfg, seeds):
                            xlabel="distractor pairs in the stream (needle at a random depth)", ylabel="needle recall",
                            length=T)
     n_pairs = 2 * d
-    streams = [kv_stream_pairs(d, d, n_pairs, seed=_seed(s, t, 13), shuffle_queries=False)
+    streams = [kv_stream_pairs(d, d, n_pairs, seed=derived_seed(s, t, 13), shuffle_queries=False)
                for s in seeds for t in range(trials)]
     K, V, Q = (np.stack([getattr(s, a) for s in streams]) for a in ("keys", "values", "queries"))
     tg = np.stack([s.targets for s in streams])

@@ -1,5 +1,5 @@
 """Recall vs distance of the token mixers at 8k-64k+ (issue 5): Titans memory vs attention vs
-retention, fixed untrained projections (read-outs and decoding: ``claims/mixers.py``).
+retention, fixed untrained projections (read-outs and decoding: ``titans/probes/mixers.py``).
 
 Filler haystack (``kv_stream_far_pointer(haystack="filler")``, shared by four claims)
     For each length ``L`` of ``recall.far-pointer-titans`` the needle sits at ``p = L-1-D``
@@ -34,11 +34,11 @@ import time
 import numpy as np
 import pytest
 
-from claims import mixers as M
 from claims.registry import CLAIMS
+from titans.probes import mixers as M
 from titans.reporting import mean_ci
-from titans.reporting.verdicts import sanity, settle
-from titans.tasks import kv_stream_far_pointer
+from titans.reporting.verdicts import SanityError, sanity, settle
+from titans.tasks import derived_seed, kv_stream_far_pointer
 
 FP, SWA, HYB, RET, CAP = (
     "recall.far-pointer-titans",
@@ -51,57 +51,6 @@ CURVE_EXTRA_DISTANCES = (1, 16)
 ROW_BYTES_BUDGET = 1.5e9  # keys + values + queries of the rows processed together
 
 
-def _row_seed(*parts: int) -> int:
-    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
-
-
-def _memory_specs(d_k: int) -> dict[str, M.MemorySpec]:
-    return {
-        "memory L_M=1": M.calibrated(M.TITANS_DEFAULT, d_k),
-        "memory L_M=2": M.calibrated(M.TITANS_DEFAULT.but(depth=2, hidden=2 * d_k), d_k),
-    }
-
-
-def _score(reads: np.ndarray, streams, read_at, seeds, cands, *, retnet: bool = False):
-    """Per-row exact-match hits (rows, reads) and chance (rows, reads); candidates = distinct
-    values written up to the read + foils."""
-    hits = np.zeros((len(streams), len(read_at)), bool)
-    chance = np.zeros(hits.shape)
-    for b, s in enumerate(streams):
-        uniq, first = cands[b]
-        fo = M.foils(seeds[b], M.N_FOILS, s.values.shape[1])
-        for r, t in enumerate(read_at):
-            pool = np.concatenate([uniq[first <= t], fo])
-            hits[b, r] = M.is_target(reads[b, r, 0], pool, s.targets[0], retnet=retnet)
-            chance[b, r] = 1.0 / len(pool)
-    return hits, chance
-
-
-def _run_rows(streams, row_seeds, read_at, *, d_k, length, windows, specs, mixers):
-    """Reads of every mixer on a group of rows; returns {mixer: (hits, chance)}."""
-    K = np.stack([s.keys for s in streams])
-    V = np.stack([s.values for s in streams])
-    Q = np.stack([s.queries for s in streams])
-    out, mem = {}, {}
-    cands = [M.candidate_first_index(s.values) for s in streams]
-    for name, spec in specs.items():
-        with np.errstate(all="ignore"):
-            mem[name] = M.memory_reads(spec, K, V, read_at, Q, seed=0).reads
-        out[name] = _score(mem[name], streams, read_at, row_seeds, cands)
-    tau = M.qknorm_scale(length)
-    if "attention" in mixers:
-        out["attention"] = _score(M.attention_reads(K, V, read_at, Q, scale=tau), streams, read_at, row_seeds, cands)
-    if "SWA" in mixers:
-        y = M.attention_reads(K, V, read_at, Q, scale=tau, window=windows["SWA"])
-        out["SWA"] = _score(y, streams, read_at, row_seeds, cands)
-    for name in [m for m in mixers if m.startswith("hybrid")]:
-        depth_name = "memory " + name.split("(")[1].rstrip(")")
-        y = M.hybrid_reads(mem[depth_name], K, V, read_at, Q, scale=tau, window=windows["hybrid"])
-        out[name] = _score(y, streams, read_at, row_seeds, cands)
-    if "RetNet" in mixers:
-        out["RetNet"] = _score(M.retention_reads(K, V, read_at, Q), streams, read_at, row_seeds, cands, retnet=True)
-    return out
-
 
 @functools.lru_cache(maxsize=None)
 def filler_run(scale: str) -> dict:
@@ -111,7 +60,7 @@ def filler_run(scale: str) -> dict:
     d_k, seeds, trials = fp["d_k"], list(fp["seeds"]), fp["trials"]
     distances = sorted(set(fp["distances"]) | set(swa["distances"]) | set(hyb["distances"])
                        | set(ret["distances"]))
-    specs = _memory_specs(d_k)
+    specs = M.recall_specs(d_k)
     windows = {"SWA": swa["window"], "hybrid": hyb["window"]}
     mixers = ["attention", "SWA", "RetNet", "hybrid (L_M=2)", "hybrid (L_M=1)"]
     start = time.perf_counter()
@@ -119,33 +68,17 @@ def filler_run(scale: str) -> dict:
     chances: dict = {}  # (mixer, L, d) -> per-seed chance level
     checks = {}
     for length in fp["lengths"]:
-        D = max(d for d in distances if d < length)
-        p = length - 1 - D
-        ds = sorted(set(d for d in distances if d <= D) | set(CURVE_EXTRA_DISTANCES))
-        read_at = [p + d for d in ds]
-        rows = [(seed, trial) for seed in seeds for trial in range(trials)]
-        per_group = max(1, int(ROW_BYTES_BUDGET // (length * d_k * 4 * 3)))
-        results = []
-        for g in range(0, len(rows), per_group):
-            group = rows[g : g + per_group]
-            row_seeds = [_row_seed(seed, length, trial, 1) for seed, trial in group]
-            streams = [kv_stream_far_pointer(d_k, d_k, length, p / (length - 1), "filler", seed=rs)
-                       for rs in row_seeds]
-            sanity(all(s.meta["needle_index"] == p for s in streams),
-                   f"a generated stream does not hold its needle at step {p}")
-            if not checks:  # the NumPy recurrence is the repo's memory_scan (chunk 1), on these rows
-                K = np.stack([s.keys for s in streams])
-                V = np.stack([s.values for s in streams])
-                checks = {n: M.check_online_against_memory_scan(sp, K, V) for n, sp in specs.items()}
-                checks["RetNet"] = M.check_retention_against_ops(K, V, np.stack([s.queries for s in streams]))
-            results.append(_run_rows(streams, row_seeds, read_at, d_k=d_k, length=length,
-                                     windows=windows, specs=specs, mixers=mixers))
-        for name in results[0]:
-            hits = np.concatenate([r[name][0] for r in results])
-            chance = np.concatenate([r[name][1] for r in results])
-            for j, d in enumerate(ds):
-                cells[(name, length, d)] = hits[:, j].reshape(len(seeds), trials).mean(axis=1)
-                chances[(name, length, d)] = chance[:, j].reshape(len(seeds), trials).mean(axis=1)
+        try:
+            res = M.recall_vs_distance(length, distances, d_k=d_k, seeds=seeds, trials=trials, haystack="filler",
+                                       specs=specs, mixers=mixers, windows=windows,
+                                       extra_distances=CURVE_EXTRA_DISTANCES, row_bytes=ROW_BYTES_BUDGET)
+        except RuntimeError as err:  # the stream generator broke its contract
+            raise SanityError(str(err)) from err
+        checks = checks or res["checks"]
+        for name, per_seed in res["recall"].items():
+            for j, d in enumerate(res["distances"]):
+                cells[(name, length, d)] = per_seed[:, j]
+                chances[(name, length, d)] = res["chance"][name][:, j]
     return dict(cells=cells, chances=chances, seeds=seeds, lengths=list(fp["lengths"]), checks=checks,
                 specs=specs, seconds=time.perf_counter() - start, d_k=d_k)
 
@@ -249,7 +182,7 @@ def test_long_context_recall_hybrid(claim, claim_record, scale):
                        mean_ci(np.mean(np.stack([run["cells"][("hybrid (L_M=2)", *c)] for c in inside]), axis=0)))
     swa = np.max(np.stack([run["cells"][("SWA", *c)] for c in cells]), axis=0)
     claim_record.value("SWA alone beyond the window (max)", mean_ci(swa))
-    claim_record.note(f"window {window}; memory token logit {M.HYBRID_KAPPA} x temperature (claims/mixers.py)")
+    claim_record.note(f"window {window}; memory token logit {M.HYBRID_KAPPA} x temperature (titans/probes/mixers.py)")
     _record_curves(claim_record, run, ["hybrid (L_M=2)", "hybrid (L_M=1)", "SWA"])
     settle(claim, headline, what="hybrid (L_M=2)")
 
@@ -302,10 +235,10 @@ def random_run(scale: str) -> dict:
     dense = [d for d in DENSE if d <= D]
     sparse = [d for d in SPARSE if d <= D]
     rows = [(seed, trial) for seed in seeds for trial in range(trials)]
-    row_seeds = [_row_seed(seed, length, trial, 2) for seed, trial in rows]
+    row_seeds = [derived_seed(seed, length, trial, 2) for seed, trial in rows]
     streams = [kv_stream_far_pointer(d_k, d_k, length, p / (length - 1), "random", seed=rs) for rs in row_seeds]
     sanity(all(s.meta["needle_index"] == p for s in streams), f"a generated stream does not hold its needle at step {p}")
-    specs = _memory_specs(d_k)
+    specs = M.recall_specs(d_k)
     K = np.stack([s.keys for s in streams])
     V = np.stack([s.values for s in streams])
     Q = np.stack([s.queries for s in streams])
@@ -315,7 +248,7 @@ def random_run(scale: str) -> dict:
         read_at = [p + d for d in dense]
         with np.errstate(all="ignore"):
             res = M.memory_reads(spec, K, V, read_at, Q, seed=0)
-        hits, _ = _score(res.reads, streams, read_at, row_seeds, cands)
+        hits, _ = M.score_reads(res.reads, streams, read_at, row_seeds, cands)
         curves[name] = (dense, hits.reshape(len(seeds), trials, -1).mean(axis=1))
         diverged[name] = float(np.mean(~np.isfinite(res.weight_norms[:, -1])))
     # supplementary: the capacity of the matrix memory at every θ of the dev grid (reads to 128)
@@ -331,7 +264,7 @@ def random_run(scale: str) -> dict:
     sweep = {}
     for i, th in enumerate(thetas):
         rows_i = slice(i * len(streams), (i + 1) * len(streams))
-        hits, _ = _score(res.reads[rows_i], streams, read_at, row_seeds, cands)
+        hits, _ = M.score_reads(res.reads[rows_i], streams, read_at, row_seeds, cands)
         sweep[th] = hits.reshape(len(seeds), trials, -1).mean(axis=1)
     read_at = [p + d for d in sparse]
     tau = M.qknorm_scale(length)
@@ -341,7 +274,7 @@ def random_run(scale: str) -> dict:
         ("SWA", M.attention_reads(K, V, read_at, Q, scale=tau, window=window), False),
         ("RetNet", M.retention_reads(K, V, read_at, Q), True),
     ):
-        hits, _ = _score(y, streams, read_at, row_seeds, cands, retnet=rn)
+        hits, _ = M.score_reads(y, streams, read_at, row_seeds, cands, retnet=rn)
         curves[name] = (sparse, hits.reshape(len(seeds), trials, -1).mean(axis=1))
     return dict(curves=curves, seeds=seeds, d_k=d_k, diverged=diverged, specs=specs, sweep=sweep,
                 sweep_distances=[d for d in dense if d <= 128])
@@ -422,10 +355,10 @@ def test_recall_after_streaming_the_full_length(claim, claim_record, scale):
     deep memory (token recurrence, the recall default gates)."""
     p = claim.scales[scale]
     length, d_k = p["length"], CLAIMS[FP].scales[scale]["d_k"]
-    spec = _memory_specs(d_k)[f"memory L_M={TITANS_DEPTH}"]
+    spec = M.recall_specs(d_k)[f"memory L_M={TITANS_DEPTH}"]
     hits, start = [], time.perf_counter()
     for seed in p["seeds"]:
-        row_seed = _row_seed(seed, length, 2)
+        row_seed = derived_seed(seed, length, 2)
         stream = kv_stream_far_pointer(d_k, d_k, length, 0.0, "filler", seed=row_seed)
         if not hits:  # the NumPy recurrence is the repo's memory_scan (chunk 1), on this stream
             err = M.check_online_against_memory_scan(spec, stream.keys[None], stream.values[None])
@@ -433,7 +366,7 @@ def test_recall_after_streaming_the_full_length(claim, claim_record, scale):
         read_at = [length - 1]
         with np.errstate(all="ignore"):
             reads = M.memory_reads(spec, stream.keys[None], stream.values[None], read_at, stream.queries[None]).reads
-        hit, _ = _score(reads, [stream], read_at, [row_seed], [M.candidate_first_index(stream.values)])
+        hit, _ = M.score_reads(reads, [stream], read_at, [row_seed], [M.candidate_first_index(stream.values)])
         hits.append(float(hit[0, 0]))
     headline = mean_ci(hits)
     claim_record.value(f"needle recall after {length:,} tokens", headline)

@@ -8,7 +8,7 @@ property-based edge cases (issue 5).
   configurations, one row each: the gates a fresh ``NeuralMemory`` starts with (L_M = 2, hidden
   ``2 d_k``, chunk 64, ``θ = lr_scale σ(b_θ)``, ``η = σ(b_η)``, ``α = σ(b_α)`` of
   ``MemoryConfig.paper()``, the initialization registered with the claim) and
-  the recall default of ``claims/mixers.py`` (matrix memory, token recurrence, α = 0). The first
+  the recall default of ``titans/probes/mixers.py`` (matrix memory, token recurrence, α = 0). The first
   half includes the initial weights (t = 0), so a memory that collapses to 0 within the first
   piece reads as a ratio of 0 rather than 0/0; such a collapse is recorded as its own value and
   note.
@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 
 import mlx.core as mx
 
-from claims import mixers as M
+from titans.probes import mixers as M
 from titans.diagnostics import MemoryDivergedError, guarded_memory_scan, state_norms
 from titans.ops.memory import memory_read, memory_scan
 from titans.layers.neural_memory import MemoryConfig

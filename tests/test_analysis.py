@@ -150,31 +150,3 @@ def test_default_memory_utilization_marks_the_needle():
     assert r["model"] == "LMM" and r["train_steps"] == 0
     assert 0 <= r["marks"]["needle"] < r["marks"]["query"] == 63
     assert r["write_strength"].shape[-1] == 64
-
-
-def test_kv_distances():
-    d = analysis.kv_distances(1024)
-    assert d[0] == 1 and d[-1] == 1023 and np.all(np.diff(d) > 0)
-
-
-def test_kv_recall_mixers_behave():
-    dist = [1, 16, 200]
-    att = analysis.kv_recall_vs_distance("attention", 256, dist, seeds=(0, 1))
-    swa = analysis.kv_recall_vs_distance("swa", 256, dist, seeds=(0, 1), window=64)
-    assert att["recall"].tolist() == [1.0, 1.0, 1.0]  # a sharp softmax retrieves any needle in context
-    assert swa["recall"].tolist() == [1.0, 1.0, 0.0]  # ... unless it slid out of the window
-    assert att["recall_per_seed"].shape == (2, 3) and att["distance"].tolist() == dist
-    mem = analysis.kv_recall_vs_distance("memory", 256, dist, depth=1, seeds=(0, 1), haystack="filler")
-    assert mem["recall"][0] == 1.0 and not mem["diverged"]
-    assert mem["chance"] == pytest.approx(1 / 5)  # 4 filler values + the needle
-    ret = analysis.kv_recall_vs_distance("retention", 256, dist, seeds=(0,))
-    assert ret["cosine"][0] > ret["cosine"][-1]  # the decay forgets
-    with pytest.raises(ValueError, match="mixer"):
-        analysis.kv_recall_vs_distance("lstm", 256)
-    with pytest.raises(ValueError, match="distances"):
-        analysis.kv_recall_vs_distance("attention", 256, [300])
-
-
-def test_kv_recall_reports_divergence():
-    r = analysis.kv_recall_vs_distance("memory", 128, [1, 8], depth=2, theta=50.0, seeds=(0,))
-    assert r["diverged"] and r["recall"].tolist() == [0.0, 0.0]

@@ -1,10 +1,10 @@
-"""The NumPy twin of the memory recurrence in ``claims/mixers.py`` (used by the token-mixer claims)
+"""The NumPy twin of the memory recurrence in ``titans/probes/mixers.py`` (used by the token-mixer claims)
 agrees with ``memory_scan(chunk_size=1)``, also when a stream is fed in pieces."""
 
 import numpy as np
 import pytest
 
-from claims import mixers as M
+from titans.probes import mixers as M
 
 
 def stream(seed, rows=3, T=40, d=8):
@@ -44,3 +44,43 @@ def test_online_scan_in_pieces_equals_one_call():
     second = M.online_scan(first.weights, keys[:, 17:], values[:, 17:], spec.theta, spec.eta, spec.alpha, [22],
                            keys[:, :2], momenta=first.extra["momenta"])
     np.testing.assert_allclose(second.reads, whole.reads, rtol=1e-5, atol=1e-6)
+
+
+# --------------------------------------------------------------------------------------------
+# recall_vs_distance: the experiment shared by the recall claims and the notebook
+# --------------------------------------------------------------------------------------------
+
+
+def test_recall_vs_distance_mixers_behave():
+    specs = M.recall_specs(16, depths=(1,))
+    res = M.recall_vs_distance(256, [1, 16, 200], d_k=16, seeds=(0, 1), specs=specs,
+                               mixers=("attention", "SWA", "hybrid (L_M=1)"), windows={"SWA": 64, "hybrid": 64})
+    assert res["distances"] == [1, 16, 200]
+    recall = {name: r.mean(axis=0).tolist() for name, r in res["recall"].items()}
+    assert recall["attention"] == [1.0, 1.0, 1.0]  # the QKNorm temperature retrieves any needle in context
+    assert recall["SWA"][:2] == [1.0, 1.0] and recall["SWA"][2] < 0.2  # ... unless it slid out of the window
+    assert res["recall"]["memory L_M=1"].shape == (2, 3)
+    assert all(0 < c < 0.1 for c in res["chance"]["attention"].ravel())  # foils keep chance low
+    assert res["checks"]["memory L_M=1"] < 1e-4  # the NumPy recurrence agrees with memory_scan
+    with pytest.raises(ValueError, match="mixers"):
+        M.recall_vs_distance(256, [1], d_k=16, seeds=(0,), specs={}, mixers=("lstm",))
+    with pytest.raises(ValueError, match="distances"):
+        M.recall_vs_distance(256, [300], d_k=16, seeds=(0,), specs=specs)
+    with pytest.raises(ValueError, match="specs"):
+        M.recall_vs_distance(256, [1], d_k=16, seeds=(0,), specs={}, mixers=("hybrid (L_M=2)",),
+                             windows={"hybrid": 64})
+
+
+def test_notebook_and_recall_claims_call_the_same_experiment():
+    """The notebook's live experiment reruns what the recall claims measure: both call
+    ``recall_vs_distance`` with the recall default memories."""
+    import inspect
+    from pathlib import Path
+
+    import claims.test_recall as recall_claims
+
+    source = inspect.getsource(recall_claims.filler_run)
+    assert "M.recall_vs_distance(" in source and "M.recall_specs(" in source
+    notebook = (Path(__file__).resolve().parent.parent / "notebooks" / "titans_claims.py").read_text(encoding="utf-8")
+    assert "mixers.recall_vs_distance(" in notebook and "mixers.recall_specs(" in notebook
+    assert "analysis.kv_recall" not in notebook

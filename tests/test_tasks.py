@@ -19,10 +19,14 @@ from titans.tasks import (
     TaskBatch,
     accuracy,
     accuracy_by,
+    derived_seed,
     far_pointer,
     kv_stream_far_pointer,
+    kv_stream_overwrites,
     kv_stream_pairs,
     kv_stream_rebinding,
+    kv_stream_rewrites,
+    kv_stream_switch,
     mqar,
     rebinding,
     selective_copy,
@@ -505,3 +509,52 @@ def test_wrong_types_raise_type_error():
         mqar(2, 64, 8, seed=None)
     with pytest.raises(TypeError, match="depth"):
         far_pointer(2, 20, "deep")
+
+
+# ---------------------------------------------------------------------------------------------
+# streams of the drift and gating claims, and seed derivation
+
+
+def test_rewrite_stream_targets_latest_value():
+    s = kv_stream_rewrites(8, 5, (1, 3), 2, 4, seed=3)
+    assert np.array_equal(s.keys, kv_stream_rewrites(8, 5, (1, 3), 2, 4, seed=3).keys)  # pure
+    assert not np.array_equal(s.keys, kv_stream_rewrites(8, 5, (1, 3), 2, 4, seed=4).keys)
+    for i, key in enumerate(s.queries):
+        written = np.flatnonzero(np.all(s.keys == key, axis=1))
+        assert np.array_equal(s.values[written[-1]], s.targets[i])  # the latest binding
+        assert len(s.meta["older"][i]) == len(written) - 1 >= 1
+    assert np.all(s.query_index == len(s.keys) - 1)
+
+
+def test_switch_stream_rebinds_once():
+    s = kv_stream_switch(8, period=4, before=3, after=2, seed=0)
+    at_key = np.flatnonzero(np.all(s.keys == s.queries[0], axis=1))
+    assert at_key.tolist() == [0, 4, 8, 12, 16] and s.meta["switch"] == 12
+    assert np.array_equal(s.values[16], s.targets[0]) and not np.array_equal(s.values[0], s.targets[0])
+    assert s.meta["candidates"].shape[0] == 2 + 4
+
+
+def test_overwrite_stream_ages():
+    s = kv_stream_overwrites(8, 200, 6, 0.2, seed=1)
+    for i, key in enumerate(s.queries):
+        last = np.flatnonzero(np.all(s.keys == key, axis=1))[-1]
+        assert np.array_equal(s.values[last], s.targets[i]) and s.meta["age"][i] == 199 - last
+
+
+@pytest.mark.parametrize("call, arg", [
+    (lambda: kv_stream_rewrites(8, 5, (3, 1), 2, 4, 0), "rewrites"),
+    (lambda: kv_stream_rewrites(8, 0, (1, 2), 2, 4, 0), "n_keys"),
+    (lambda: kv_stream_switch(8, 0, 3, 2, 0), "period"),
+    (lambda: kv_stream_overwrites(8, 10, 20, 0.1, 0), "pool"),
+    (lambda: kv_stream_overwrites(8, 100, 4, 1.5, 0), "p_overwrite"),
+    (lambda: derived_seed(), "parts"),
+    (lambda: derived_seed(1, -2), "parts"),
+])
+def test_stream_knobs_name_the_argument(call, arg):
+    with pytest.raises((ValueError, TypeError), match=arg):
+        call()
+
+
+def test_derived_seed_is_stable_and_distinct():
+    assert derived_seed(0, 64, 1) == derived_seed(0, 64, 1)
+    assert len({derived_seed(s, 64, t) for s in range(5) for t in range(5)}) == 25

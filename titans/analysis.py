@@ -1,5 +1,5 @@
 """Memory utilization: where and how strongly the neural memory writes, how large it grows, and how
-much it contributes next to attention. Also the small recall-vs-distance experiment of the notebook.
+much it contributes next to attention.
 
 Every function returns numpy arrays (float64), so results plot and test without MLX.
 
@@ -18,23 +18,11 @@ Every function returns numpy arrays (float64), so results plot and test without 
     traces each memory layer with :func:`memory_trace`. Positions are token positions: the
     persistent-token writes that LMM/MAG put in front of the sequence are dropped (their count is
     ``n_prefix``; chunk ends are shifted by it, chunks holding only persistent tokens are dropped).
-
-:func:`kv_recall_vs_distance`
-    One needle ``(k*, v*)`` written ``distance`` steps before the end of a continuous key/value
-    stream (:func:`titans.tasks.kv_stream_far_pointer`), read once after the last write, for one
-    mixer with fixed (untrained) parameters: the neural memory (``memory_scan`` with constant
-    gates; depth 1 = the linear matrix memory; every memory starts at ``M_0 = 0`` in its output
-    layer, hidden layers from a seeded random init), softmax attention over all writes,
-    sliding-window attention over the last ``window`` writes, or RetNet-style retention (decayed
-    linear attention, no softmax). *Recall* = the read-out's nearest written value (cosine) is the
-    needle's value; chance is 1 / (distinct values written).
 """
 
 from __future__ import annotations
 
-import math
-import time
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import mlx.core as mx
 import numpy as np
@@ -46,10 +34,7 @@ from titans.layers.neural_memory import NeuralMemory
 
 __all__ = [
     "DEFAULT_TITLE",
-    "MIXERS",
     "default_memory_utilization",
-    "kv_distances",
-    "kv_recall_vs_distance",
     "memory_trace",
     "model_memory_utilization",
 ]
@@ -312,120 +297,3 @@ def default_memory_utilization(
         r["train_steps"] = int(train_steps)
         results.append(r)
     return results
-
-
-# --------------------------------------------------------------------------------------------
-# Recall vs distance on continuous key/value streams (the notebook's experiment)
-# --------------------------------------------------------------------------------------------
-
-MIXERS = ("memory", "attention", "swa", "retention")
-
-
-def kv_distances(seq_len: int, n: int = 8) -> np.ndarray:
-    """About ``n`` geometrically spaced distances from 1 to ``seq_len - 1`` (unique ints)."""
-    if seq_len < 2:
-        raise ValueError(f"seq_len must be >= 2, got {seq_len}")
-    return np.unique(np.rint(np.geomspace(1, seq_len - 1, n)).astype(np.int64))
-
-
-def _memory_weights(depth: int, d: int, expansion: int, seed: int) -> tuple:
-    if depth == 1:
-        return (mx.zeros((d, d)),)
-    widths = [d] + [expansion * d] * (depth - 1) + [d]
-    keys = mx.random.split(mx.random.key(seed), depth)
-    hidden = [
-        mx.random.normal((d_out, d_in), key=keys[i]) / math.sqrt(d_in)
-        for i, (d_in, d_out) in enumerate(zip(widths[:-2], widths[1:-1]))
-    ]
-    return (*hidden, mx.zeros((d, widths[-2])))  # M_0 = 0, as the linear memory
-
-
-def kv_recall_vs_distance(
-    mixer: str,
-    seq_len: int = 2048,
-    distances: Iterable[int] | None = None,
-    *,
-    depth: int = 2,
-    d: int = 32,
-    seeds: Sequence[int] = (0, 1, 2, 3),
-    haystack: str = "random",
-    theta: float = 0.2,
-    momentum: float = 0.0,
-    decay: float = 0.0,
-    chunk_size: int = 8,
-    expansion: int = 4,
-    window: int = 256,
-    gamma: float = 1.0 - 2.0**-8,
-    scale: float | None = None,
-) -> dict[str, Any]:
-    """Recall of one needle vs its distance to the read, for one mixer (see the module docstring).
-
-    ``mixer``: ``"memory"`` (``depth`` layers; θ = ``theta``, η = ``momentum``, α = ``decay``
-    constant, ``chunk_size``), ``"attention"`` (logits ``scale·q·k`` over unit keys; the default
-    ``scale = d`` is sharp enough for exact retrieval, since unrelated keys give q·k ~ N(0, 1/d):
-    attention is the in-context upper bound), ``"swa"`` (the same over the last ``window`` writes),
-    ``"retention"`` (read ``Σ_i γ^{T-1-i} (q·k_i) v_i``; the default γ is RetNet's middle head,
-    1 − 2⁻⁸).
-
-    Returns ``distance (D,)``, ``recall (D,)`` (mean over seeds), ``recall_per_seed (S, D)``,
-    ``cosine (D,)`` (mean cosine of read-out and target), ``chance`` (1 / distinct values written,
-    averaged), ``diverged`` (a non-finite read-out), ``seconds``.
-    """
-    if mixer not in MIXERS:
-        raise ValueError(f"mixer must be one of {MIXERS}, got {mixer!r}")
-    seq_len = int(seq_len)
-    dist = kv_distances(seq_len) if distances is None else np.asarray(sorted(set(int(x) for x in distances)))
-    if dist.size == 0 or dist.min() < 0 or dist.max() > seq_len - 1:
-        raise ValueError(f"distances must lie in [0, {seq_len - 1}]")
-    seeds = list(seeds)
-    start = time.perf_counter()
-    H = seq_len - 1
-    K, V, Q, Tg = [], [], [], []
-    for s in seeds:
-        for dd in dist:
-            st = tasks.kv_stream_far_pointer(d, d, seq_len, (H - int(dd)) / H if H else 0.0, haystack=haystack, seed=s)
-            K.append(st.keys)
-            V.append(st.values)
-            Q.append(st.queries[0])
-            Tg.append(st.targets[0])
-    K, V, Q, Tg = (np.stack(a).astype(np.float32) for a in (K, V, Q, Tg))
-    n = K.shape[0]
-    if mixer == "memory":
-        weights = _memory_weights(int(depth), d, int(expansion), 0)
-        gates = [mx.full((n, seq_len), float(g)) for g in (theta, momentum, decay)]
-        _, state = memory_scan(weights, mx.array(K), mx.array(K), mx.array(V), *gates, int(chunk_size))
-        read = np.array(memory_read(state.weights, mx.array(Q)[:, None, :])[:, 0])
-    else:
-        if mixer == "swa":
-            K, Vr = K[:, -int(window):], V[:, -int(window):]
-        else:
-            Vr = V
-        logits = np.einsum("btd,bd->bt", K.astype(np.float64), Q.astype(np.float64))
-        if mixer == "retention":
-            weights = logits * gamma ** np.arange(K.shape[1] - 1, -1, -1, dtype=np.float64)[None, :]
-        else:
-            z = (float(d) if scale is None else float(scale)) * logits
-            z -= z.max(axis=1, keepdims=True)
-            weights = np.exp(z)
-            weights /= weights.sum(axis=1, keepdims=True)
-        read = np.einsum("bt,btd->bd", weights, Vr.astype(np.float64))
-    read = read.astype(np.float64)
-    finite = np.all(np.isfinite(read), axis=1)
-    rn = read / np.maximum(np.linalg.norm(read, axis=1, keepdims=True), 1e-30)
-    Vn = V / np.maximum(np.linalg.norm(V, axis=2, keepdims=True), 1e-30)
-    tn = Tg / np.maximum(np.linalg.norm(Tg, axis=1, keepdims=True), 1e-30)
-    cos = np.einsum("bd,bd->b", rn, tn)
-    best = np.einsum("btd,bd->bt", Vn, rn).max(axis=1)
-    correct = finite & (cos >= best - 1e-6) & (np.linalg.norm(read, axis=1) > 0)
-    distinct = np.array([len({row.tobytes() for row in v}) for v in V])  # repeated fillers are exact copies
-    S, D = len(seeds), len(dist)
-    return {
-        "mixer": mixer,
-        "distance": dist,
-        "recall": correct.reshape(S, D).mean(axis=0),
-        "recall_per_seed": correct.reshape(S, D).astype(np.float64),
-        "cosine": np.where(finite, cos, np.nan).reshape(S, D).mean(axis=0),
-        "chance": float(np.mean(1.0 / distinct)),
-        "diverged": bool(not finite.all()),
-        "seconds": time.perf_counter() - start,
-    }

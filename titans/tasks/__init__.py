@@ -59,7 +59,16 @@ types) whose message starts with the offending argument's name.
 """
 
 from titans.tasks.metrics import accuracy, accuracy_by, predictions_from, staleness
-from titans.tasks.streams import KVStream, kv_stream_far_pointer, kv_stream_pairs, kv_stream_rebinding
+from titans.tasks.seeds import derived_seed
+from titans.tasks.streams import (
+    KVStream,
+    kv_stream_far_pointer,
+    kv_stream_overwrites,
+    kv_stream_pairs,
+    kv_stream_rebinding,
+    kv_stream_rewrites,
+    kv_stream_switch,
+)
 from titans.tasks.tokens import (
     BLANK,
     COPY,
@@ -94,10 +103,14 @@ __all__ = [
     "VocabLayout",
     "accuracy",
     "accuracy_by",
+    "derived_seed",
     "far_pointer",
     "kv_stream_far_pointer",
+    "kv_stream_overwrites",
     "kv_stream_pairs",
     "kv_stream_rebinding",
+    "kv_stream_rewrites",
+    "kv_stream_switch",
     "mqar",
     "predictions_from",
     "rebinding",

@@ -261,3 +261,92 @@ def kv_stream_rebinding(
             "haystack": haystack,
         },
     )
+
+
+def kv_stream_rewrites(d: int, n_keys: int, rewrites: tuple, gap: int, tail: int, seed: int, *,
+                       n_filler: int = 4) -> KVStream:
+    """Keys rebound to new values over time (drift): each of ``n_keys`` unit keys is written once,
+    then rewritten ``rewrites[0]..rewrites[1]`` times (uniform per key) in random order, with
+    ``gap`` filler writes (a cycle of ``n_filler`` pairs) after every key write and ``tail`` at
+    the end. Queries: every key after the last write; targets: its latest value;
+    ``meta["older"][i]``: key ``i``'s earlier values (a stale answer is one of them)."""
+    d, n_keys = _pos_int("d", d), _pos_int("n_keys", n_keys)
+    if not (isinstance(rewrites, (tuple, list)) and len(rewrites) == 2):
+        raise ValueError(f"rewrites must be (low, high), got {rewrites!r}")
+    low, high = (_nonneg_int(f"rewrites[{i}]", r) for i, r in enumerate(rewrites))
+    if low > high:
+        raise ValueError(f"rewrites must satisfy low <= high, got {rewrites!r}")
+    gap, tail, n_filler = _nonneg_int("gap", gap), _nonneg_int("tail", tail), _pos_int("n_filler", n_filler)
+    rng = np.random.default_rng(_seed(seed))
+    keys = _unit_rows(rng, n_keys, d)
+    counts = rng.integers(low, high + 1, n_keys)
+    bindings = [_value_rows(rng, 1 + c, d, False) for c in counts]
+    fk, fv = _unit_rows(rng, n_filler, d), _value_rows(rng, n_filler, d, False)
+    events = [(i, 0) for i in rng.permutation(n_keys)]
+    seen = np.zeros(n_keys, int)
+    for i in rng.permutation(np.repeat(np.arange(n_keys), counts)):
+        seen[i] += 1
+        events.append((i, seen[i]))
+    K, V, f = [], [], 0
+    for i, j in events:
+        K.append(keys[i])
+        V.append(bindings[i][j])
+        for _ in range(gap):
+            K.append(fk[f % n_filler])
+            V.append(fv[f % n_filler])
+            f += 1
+    for _ in range(tail):
+        K.append(fk[f % n_filler])
+        V.append(fv[f % n_filler])
+        f += 1
+    latest = np.stack([b[-1] for b in bindings])
+    return KVStream(np.asarray(K, np.float32), np.asarray(V, np.float32), keys.astype(np.float32),
+                    latest.astype(np.float32), np.full(n_keys, len(K) - 1, np.int64),
+                    {"task": "kv_stream_rewrites", "older": [b[:-1].astype(np.float32) for b in bindings]})
+
+
+def kv_stream_switch(d: int, period: int, before: int, after: int, seed: int, *, n_filler: int = 4) -> KVStream:
+    """One key written every ``period`` steps, bound to an old value for ``before`` writes and to a
+    new one for ``after`` writes, filler pairs in between. Query: the key; target: the new value;
+    ``meta["candidates"]``: old, new and filler values; ``meta["switch"]``: the first new write."""
+    d, period = _pos_int("d", d), _pos_int("period", period)
+    before, after, n_filler = _pos_int("before", before), _pos_int("after", after), _pos_int("n_filler", n_filler)
+    rng = np.random.default_rng(_seed(seed))
+    k = _unit_rows(rng, 1, d)[0]
+    old, new = _value_rows(rng, 2, d, False)
+    fk, fv = _unit_rows(rng, n_filler, d), _value_rows(rng, n_filler, d, False)
+    T = (before + after) * period
+    K, V = np.zeros((T, d)), np.zeros((T, d))
+    f = 0
+    for t in range(T):
+        if t % period == 0:
+            K[t], V[t] = k, (old if t < before * period else new)
+        else:
+            K[t], V[t] = fk[f % n_filler], fv[f % n_filler]
+            f += 1
+    candidates = np.concatenate([[old, new], fv]).astype(np.float32)
+    return KVStream(K.astype(np.float32), V.astype(np.float32), k[None].astype(np.float32),
+                    new[None].astype(np.float32), np.array([T - 1], np.int64),
+                    {"task": "kv_stream_switch", "candidates": candidates, "switch": before * period})
+
+
+def kv_stream_overwrites(d: int, length: int, pool: int, p_overwrite: float, seed: int) -> KVStream:
+    """Random pairs where, with probability ``p_overwrite`` per step, the key is one of ``pool``
+    recurring keys (each bound first at steps ``0..pool-1``) with a fresh value. Queries: the pool
+    keys after the last step; targets: their latest values; ``meta["age"]``: steps since each was
+    last written."""
+    d, length, pool = _pos_int("d", d), _pos_int("length", length), _pos_int("pool", pool)
+    if pool > length:
+        raise ValueError(f"pool must be <= length ({length}), got {pool}")
+    p_overwrite = _unit_interval("p_overwrite", p_overwrite)
+    rng = np.random.default_rng(_seed(seed))
+    keys = _unit_rows(rng, pool, d)
+    K = _unit_rows(rng, length, d)
+    V = _value_rows(rng, length, d, False)
+    which = np.where(rng.random(length) < p_overwrite, rng.integers(0, pool, length), -1)
+    which[:pool] = np.arange(pool)  # every pool key is bound at least once, at the start
+    K[which >= 0] = keys[which[which >= 0]]
+    last = np.array([np.flatnonzero(which == i)[-1] for i in range(pool)])
+    return KVStream(K.astype(np.float32), V.astype(np.float32), keys.astype(np.float32),
+                    V[last].astype(np.float32), np.full(pool, length - 1, np.int64),
+                    {"task": "kv_stream_overwrites", "age": length - 1 - last})

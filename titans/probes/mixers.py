@@ -95,6 +95,7 @@ RETNET_HEADS = 8
 HYBRID_KAPPA = 0.75
 
 __all__ = [
+    "ATTENTION_MIXERS",
     "HYBRID_KAPPA",
     "MemorySpec",
     "N_FOILS",
@@ -120,8 +121,12 @@ __all__ = [
     "memory_reads",
     "online_scan",
     "qknorm_scale",
+    "read_and_score",
+    "recall_specs",
+    "recall_vs_distance",
     "retention_reads",
     "retnet_decode",
+    "score_reads",
     "unit",
 ]
 
@@ -672,3 +677,120 @@ def check_retention_against_ops(keys: np.ndarray, values: np.ndarray, queries: n
     ref, _ = retention_recurrent(rep(qq), rep(keys), rep(values), mx.array(gammas))
     ref = np.swapaxes(np.array(ref), 1, 2)  # (B, T, H, d)
     return float(np.max(np.abs(ref - ours)) / max(np.max(np.abs(ref)), 1e-12))
+
+
+# --------------------------------------------------------------------------------------------
+# Recall vs distance: the experiment of the recall claims and of the notebook
+# --------------------------------------------------------------------------------------------
+
+# Mixer names understood by read_and_score besides the memory specs' own names.
+ATTENTION_MIXERS = ("attention", "SWA", "RetNet", "hybrid (L_M=1)", "hybrid (L_M=2)")
+
+
+def recall_specs(d_k: int, depths=(1, 2)) -> dict[str, MemorySpec]:
+    """The recall default memories, ``{"memory L_M=<depth>": spec}``: the token recurrence of
+    :data:`TITANS_DEFAULT` (hidden width ``2 d_k`` when deep) with θ from :func:`calibrated`."""
+    return {f"memory L_M={depth}": calibrated(TITANS_DEFAULT.but(depth=depth, hidden=2 * d_k if depth > 1 else None), d_k)
+            for depth in depths}
+
+
+def score_reads(reads: np.ndarray, streams, read_at, row_seeds, candidates, *, retnet: bool = False):
+    """Exact-match hits and chance, both ``(rows, reads)``, of read-outs ``reads`` (rows, reads, 1, ...)
+    of streams whose one query's target is ``targets[0]``. The candidates at a read are the
+    distinct values written up to it (``candidates[b]`` from :func:`candidate_first_index`) plus
+    the row's foils."""
+    hits = np.zeros((len(streams), len(read_at)), bool)
+    chance = np.zeros(hits.shape)
+    for b, s in enumerate(streams):
+        uniq, first = candidates[b]
+        fo = foils(row_seeds[b], N_FOILS, s.values.shape[1])
+        for r, t in enumerate(read_at):
+            pool = np.concatenate([uniq[first <= t], fo])
+            hits[b, r] = is_target(reads[b, r, 0], pool, s.targets[0], retnet=retnet)
+            chance[b, r] = 1.0 / len(pool)
+    return hits, chance
+
+
+def read_and_score(streams, row_seeds, read_at, *, length: int, windows: dict, specs: dict, mixers) -> dict:
+    """``{mixer: (hits, chance)}`` of every memory in ``specs`` and every mixer of ``mixers`` (names
+    of :data:`ATTENTION_MIXERS`; ``windows["SWA"]`` and ``windows["hybrid"]`` are their windows; a
+    hybrid needs its memory depth in ``specs``) on a group of streams read at steps ``read_at``.
+    Attention uses the QKNorm temperature of a ``length``-token context."""
+    unknown = [m for m in mixers if m not in ATTENTION_MIXERS]
+    if unknown:
+        raise ValueError(f"mixers has unknown name(s) {unknown}; choose from {ATTENTION_MIXERS}")
+    K = np.stack([s.keys for s in streams])
+    V = np.stack([s.values for s in streams])
+    Q = np.stack([s.queries for s in streams])
+    out, mem = {}, {}
+    cands = [candidate_first_index(s.values) for s in streams]
+    for name, spec in specs.items():
+        with np.errstate(all="ignore"):
+            mem[name] = memory_reads(spec, K, V, read_at, Q, seed=0).reads
+        out[name] = score_reads(mem[name], streams, read_at, row_seeds, cands)
+    tau = qknorm_scale(length)
+    if "attention" in mixers:
+        out["attention"] = score_reads(attention_reads(K, V, read_at, Q, scale=tau), streams, read_at, row_seeds, cands)
+    if "SWA" in mixers:
+        y = attention_reads(K, V, read_at, Q, scale=tau, window=windows["SWA"])
+        out["SWA"] = score_reads(y, streams, read_at, row_seeds, cands)
+    for name in [m for m in mixers if m.startswith("hybrid")]:
+        memory = "memory " + name.split("(")[1].rstrip(")")
+        if memory not in mem:
+            raise ValueError(f"mixer {name!r} needs {memory!r} in specs")
+        y = hybrid_reads(mem[memory], K, V, read_at, Q, scale=tau, window=windows["hybrid"])
+        out[name] = score_reads(y, streams, read_at, row_seeds, cands)
+    if "RetNet" in mixers:
+        out["RetNet"] = score_reads(retention_reads(K, V, read_at, Q), streams, read_at, row_seeds, cands, retnet=True)
+    return out
+
+
+def recall_vs_distance(length: int, distances, *, d_k: int, seeds, trials: int = 1, haystack: str = "filler",
+                       specs: dict, mixers=(), windows: dict | None = None, extra_distances=(),
+                       row_bytes: float = 1.5e9, stream_tag: int = 1) -> dict:
+    """Needle recall against distance for every mixer, on far-pointer key/value streams.
+
+    Per row (``trials`` per seed; data seed ``derived_seed(seed, length, trial, stream_tag)``) one
+    ``length``-step stream holds its needle at ``p = length - 1 - D`` (``D`` = the largest distance
+    below ``length``) and is read after steps ``p + d``: by causality the read at ``p + d`` is the
+    far-pointer query of a stream of ``p + d + 1`` steps. Rows are processed in groups of at most
+    ``row_bytes`` of keys, values and queries. On the first group the NumPy recurrence is checked
+    against ``memory_scan`` and the closed-form retention against the op (``checks``: max
+    relative differences).
+
+    Returns ``distances`` (the distances read, ``extra_distances`` included), ``recall`` and
+    ``chance`` (``{mixer: (seeds, distances)}``, means over each seed's trials), ``checks``.
+    """
+    from titans.tasks import derived_seed, kv_stream_far_pointer
+
+    below = [d for d in distances if d < length]
+    if not below:
+        raise ValueError(f"distances must hold a distance below length {length}, got {list(distances)}")
+    D = max(below)
+    p = length - 1 - D
+    ds = sorted(set(d for d in distances if d <= D) | set(d for d in extra_distances if d <= D))
+    read_at = [p + d for d in ds]
+    seeds = list(seeds)
+    rows = [(seed, trial) for seed in seeds for trial in range(trials)]
+    per_group = max(1, int(row_bytes // (length * d_k * 4 * 3)))
+    groups, checks = [], {}
+    for g in range(0, len(rows), per_group):
+        row_seeds = [derived_seed(seed, length, trial, stream_tag) for seed, trial in rows[g : g + per_group]]
+        streams = [kv_stream_far_pointer(d_k, d_k, length, p / (length - 1), haystack, seed=rs) for rs in row_seeds]
+        if any(s.meta["needle_index"] != p for s in streams):
+            raise RuntimeError(f"a generated stream does not hold its needle at step {p}")
+        if not checks:
+            K = np.stack([s.keys for s in streams])
+            V = np.stack([s.values for s in streams])
+            checks = {n: check_online_against_memory_scan(sp, K, V) for n, sp in specs.items()}
+            if "RetNet" in mixers:
+                checks["RetNet"] = check_retention_against_ops(K, V, np.stack([s.queries for s in streams]))
+        groups.append(read_and_score(streams, row_seeds, read_at, length=length, windows=windows or {},
+                                     specs=specs, mixers=mixers))
+    recall, chance = {}, {}
+    for name in groups[0]:
+        hits = np.concatenate([r[name][0] for r in groups])
+        level = np.concatenate([r[name][1] for r in groups])
+        recall[name] = hits.reshape(len(seeds), trials, len(ds)).mean(axis=1)
+        chance[name] = level.reshape(len(seeds), trials, len(ds)).mean(axis=1)
+    return dict(distances=ds, recall=recall, chance=chance, checks=checks)
