@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import difflib
 import hashlib
 import json
 import math
@@ -45,7 +44,7 @@ from typing import Any, Mapping, Sequence
 
 __all__ = [
     "CLAIMS", "DIRECTIONS", "KINDS", "LOCKED_FIELDS", "LOCK_PATH", "ORIGINS", "SCALES", "Amendment",
-    "Claim", "get", "lock_entries", "lock_hash", "lock_problems", "read_lock", "render_lock", "write_lock",
+    "Claim", "lock_entries", "lock_hash", "lock_problems", "read_lock", "render_lock", "write_lock",
 ]
 
 DIRECTIONS = (">=", "<=", ">", "<", "==", "in")
@@ -1322,16 +1321,6 @@ def _build(claims: list[Claim]) -> dict[str, Claim]:
 
 
 CLAIMS: dict[str, Claim] = _build(_ALL)
-
-
-def get(claim_id: str) -> Claim:
-    """The registered claim ``claim_id``; a ``KeyError`` naming close matches otherwise."""
-    try:
-        return CLAIMS[claim_id]
-    except KeyError:
-        close = difflib.get_close_matches(claim_id, list(CLAIMS), n=3)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise KeyError(f"unknown claim id {claim_id!r}{hint}") from None
 
 
 # ---------------------------------------------------------------- the lock
