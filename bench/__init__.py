@@ -1,0 +1,1 @@
+"""Benchmarks run outside pytest: ``./run bench --peer`` (``bench/peer.py``, see bench/README.md)."""
