@@ -1,7 +1,7 @@
 """Give MLX an optimized BLAS on Linux before ``mlx`` is first imported.
 
-The Linux ``mlx[cpu]`` wheel links a reference (netlib) BLAS: an fp32 matmul runs at 2-3 GFLOP/s
-where OpenBLAS reaches 50-130 on the same two cores. ``libmlx.so`` calls the unprefixed
+The Linux ``mlx[cpu]`` wheel links a reference (netlib) BLAS, many times slower than OpenBLAS on
+the same cores (``docs/performance.md``; ``tests/test_blas.py`` checks it). ``libmlx.so`` calls the unprefixed
 ``cblas_sgemm``; an OpenBLAS that exports the standard cblas symbols and is loaded into the global
 symbol scope *before* ``libmlx.so`` wins the symbol lookup. Loading it after ``mlx.core`` has been
 imported has no effect, so this module must run first (``titans/__init__.py`` imports it first).

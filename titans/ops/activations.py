@@ -1,13 +1,12 @@
 """Exponential-family activations (exp, sigmoid, SiLU, softmax) computed through ``mx.power``.
 
-On the CPU backend of MLX 0.32 (x86 Linux), the transcendental kernels are the bottleneck of every
-model here: ``mx.exp`` costs ~15-22 ns per float32 element, ``mx.sigmoid``/``nn.silu`` ~30 and
-``mx.softmax`` ~23, against ~6 for ``mx.power(e, x)`` and ~0.3 for a multiply (single-threaded,
-measured on a 2-core EPYC; ``benchmarks`` in ``claims/test_throughput.py`` record the effect). The
-power kernel is also the more accurate one in float64 (relative error ~1e-7 versus ~3e-6 for
-``mx.exp``; neither reaches float64 precision on MLX's CPU). So on the CPU these functions
-evaluate ``e^x`` as ``mx.power(e, x)``; on other devices they call MLX's own kernels. Each is written so that neither
-the value nor its gradient overflows where MLX's kernels stay finite.
+On the CPU backend of MLX (x86 Linux) the transcendental kernels are the bottleneck of every
+model here, and ``mx.power(e, x)`` is several times cheaper per element than ``mx.exp``,
+``mx.sigmoid`` or ``nn.silu`` (``docs/performance.md``; ``python -m bench.elementwise`` measures
+them). The power kernel is also the more accurate one in float64 (neither reaches float64
+precision on MLX's CPU). So on the CPU these functions evaluate ``e^x`` as ``mx.power(e, x)``; on
+other devices they call MLX's own kernels. Each is written so that neither the value nor its
+gradient overflows where MLX's kernels stay finite.
 
 Every function has its MLX counterpart as the reference (``tests/test_activations.py``).
 """
