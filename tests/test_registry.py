@@ -200,8 +200,19 @@ def test_past_amendments_are_recorded():
         timing = CLAIMS[cid].amendments[0]
         assert timing.date == "2026-11-25" and "min over rounds" in timing.what and "inconclusive" in timing.what
     assert "4.81 and 4.76" in CLAIMS["throughput.linear-retnet"].amendments[0].before
-    (bounded,) = CLAIMS["stability.streaming-bounded"].amendments
+    bounded = CLAIMS["stability.streaming-bounded"].amendments[0]
     assert bounded.date == "2026-11-25" and "t = 0" in bounded.what and "0/0" in bounded.before
+
+
+def test_every_seeded_claim_runs_at_least_three_seeds_at_ci():
+    """Issue #13: a claim that takes seeds runs >= 3 at CI scale (an interval needs them) and no
+    fewer at full scale."""
+    few = {cid: c.scales["ci"]["seeds"] for cid, c in CLAIMS.items()
+           if "seeds" in c.scales["ci"] and len(c.scales["ci"]["seeds"]) < 3}
+    assert not few, f"fewer than 3 seeds at CI scale: {few}"
+    shrunk = {cid for cid, c in CLAIMS.items()
+              if "seeds" in c.scales["ci"] and len(c.scales["full"].get("seeds", ())) < len(c.scales["ci"]["seeds"])}
+    assert not shrunk, f"fewer seeds at full scale than at CI: {sorted(shrunk)}"
 
 
 # --------------------------------------------------------------------------------------------

@@ -119,6 +119,7 @@ __all__ = [
     "init_weights",
     "largest_passing_any",
     "memory_reads",
+    "mlp_read",
     "online_scan",
     "qknorm_scale",
     "read_and_score",
@@ -254,8 +255,9 @@ def _gate(x, B: int, T: int) -> np.ndarray:
     return np.broadcast_to(a, (B, T))
 
 
-def _mlp_read(ws: list[np.ndarray], x: np.ndarray) -> np.ndarray:
-    """``M(x)`` for x (B, Q, d_k) with per-row weights ws[l] (B, d_out, d_in)."""
+def mlp_read(ws: Sequence[np.ndarray], x: np.ndarray) -> np.ndarray:
+    """``M(x)`` in NumPy for x (B, Q, d_k) with per-row weights ws[l] (B, d_out, d_in) (the read of
+    :func:`online_scan`'s memory)."""
     h = x
     for layer, w in enumerate(ws):
         h = h @ np.swapaxes(w, -1, -2)
@@ -368,7 +370,7 @@ def online_scan(
                 g = g_next
         while r < len(read_at) and read_at[r] == t:
             q = queries[:, r] if per_read_queries else queries
-            reads[:, r] = _mlp_read(ws, q)
+            reads[:, r] = mlp_read(ws, q)
             norms[:, r] = np.sqrt(sum(np.sum(np.square(w, dtype=np.float64), axis=(-1, -2)) for w in ws))
             r += 1
     return OnlineResult(reads, ws, lr_used, surprise, norms, extra={"momenta": ss})
