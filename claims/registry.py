@@ -353,19 +353,47 @@ _ALL: list[Claim] = [
         id="abstract.fast-parallel-training",
         statement=_ABSTRACT_SPEED,
         source=f"{_PAPER}, Abstract; §3.2 (chunked parallel training)",
-        metric="speed-up (x) of the chunked parallel memory forward+backward over the token-by-token "
-        "recurrence, at matching outputs",
+        metric="speed-up (x) of the chunked parallel memory forward+backward (gradients w.r.t. every "
+        "input) over the fastest token-by-token recurrence of the same function (compiled, "
+        "hand-written per-token gradients), at matching outputs and gradients",
         direction=">=",
         threshold=2.0,
         scales={
-            "ci": {"desc": "L=2048, chunk 64, d=64, 1 head", "length": 2048, "chunk": 64, "d": 64},
-            "full": {"desc": "L=16384, chunk 64, d=128", "length": 16384, "chunk": 64, "d": 128},
+            "ci": {"desc": "L=2048, chunk 64, d=64, 1 head; token form: compiled per chunk, hand-written "
+                   "per-token gradients", "length": 2048, "chunk": 64, "d": 64,
+                   "token_form": "compiled-chunk-loop"},
+            "full": {"desc": "L=16384, chunk 64, d=128; token form as ci", "length": 16384, "chunk": 64,
+                     "d": 128, "token_form": "compiled-chunk-loop"},
         },
         test="claims/test_throughput.py",
         kind="paper",
         registered="2026-11-25",
-        notes="Outputs of the two forms must agree (exactness tests cover the tolerance); the "
-        "speed-up is what 'parallelizable' buys on this hardware.",
+        notes="Outputs, loss and the gradients w.r.t. every input of the two forms must agree (1e-4 "
+        "relative, a sanity check on the first, untimed call) before the times are compared; the "
+        "speed-up is what 'parallelizable' buys on this hardware. The token form "
+        "(claims/test_throughput.py::token_recurrence) computes memory_scan's function token by "
+        "token: per-token gradients at the chunk-start weights by the hand-written rank-one "
+        "backprop, W_t materialized at every token, one mx.compile'd call per chunk; its outer "
+        "gradient comes from MLX autodiff, as the chunked form's does.",
+        amendments=(Amendment(
+            date=_ISSUE13,
+            what="Comparison: the token-by-token side is the fastest token recurrence of the same "
+                 "function we have (compiled per chunk with mx.compile, per-token gradients by the "
+                 "hand-written rank-one backprop) instead of memory_scan_reference (an uncompiled token "
+                 "loop taking every per-token gradient with mx.grad); the step takes the gradients "
+                 "w.r.t. every input (initial weights, q, k, v, theta, eta, alpha) instead of the "
+                 "weights and q; the first call of each form is checked (outputs, loss, every gradient "
+                 "within 1e-4 relative) before the timed rounds; the chunked form runs without input "
+                 "validation. Threshold unchanged.",
+            why="The comparison was against a deliberately slow reference: its per-token mx.grad is what "
+                "makes it slow, not the recurrence. Measured here before the change, on the CI inputs: "
+                "a compiled call per token was no faster than the reference, memory_scan with chunk 1 "
+                "(a different function, the online rule) about 4x slower, a compiled backward "
+                "(mx.compile of the vjp) slower than MLX's autodiff; one compiled call per chunk of "
+                "tokens was the fastest.",
+            before="speed-up over memory_scan_reference 30.4x, 95% CI [20.5, 40.4] (3 paired rounds; "
+                   "token 4.42 s, chunked 0.135 s at the minimum), recorded as supported.",
+        ),),
     ),
     Claim(
         id="abstract.fast-inference",
