@@ -278,7 +278,8 @@ def _(
         experiment = {_m: _res for _m in _chosen}
     _curves = []
     for _name in _chosen:
-        _meta = {"x_label": "distance", "y_label": "recall (nearest candidate)",
+        _meta = {"xlabel": "distance (writes between needle and query)", "ylabel": "recall (nearest candidate)",
+                 "xscale": "log", "ylim": [0, 1],
                  "hline": float(np.mean(_res["chance"][_name])), "hline_label": "chance"}
         if _name == "SWA" or _name.startswith("hybrid"):
             _meta.update(vline=int(window_slider.value), vline_label="window")
@@ -353,7 +354,8 @@ def _(
         _png = figures.figure_to_png(_fig, utilization_png)
         if claims_path.is_file():
             try:
-                figures.refresh_report(report_dir)  # link the figure from claims.md
+                figures.add_extra_figure(report_dir, figures.MEMORY_UTILIZATION_TITLE,  # link it from claims.md
+                                         f"{figures.FIGURE_DIR}/{utilization_png.name}")
             except Exception as _err:  # noqa: BLE001 - the notebook still shows the figure
                 print(f"claims.md not refreshed: {type(_err).__name__}: {_err}")
         _rows = []

@@ -34,10 +34,11 @@ Exceptions
     an *error*, and a :class:`titans.reporting.verdicts.SanityError` (a failed check of the harness
     itself) is never taken for an expected failure, whatever xfail marker the test carries.
 
-At the end of the session (on the xdist controller, or the only process) ``claims.md`` and
-``claims.json`` are written, provided at least one claim test ran, and the same table is printed
-in the terminal summary. Then, when matplotlib is importable, ``figures/<claim-id>.png`` are drawn
-from ``claims.json`` and embedded in ``claims.md`` (:mod:`titans.reporting.figures`).
+At the end of the session (on the xdist controller, or the only process), provided at least one
+claim test ran: first, when matplotlib is importable, ``figures/<claim-id>.png`` are drawn for the
+claims that recorded curves in this session and the other claims' PNGs removed
+(:mod:`titans.reporting.figures`); then ``claims.md`` and ``claims.json`` are written, once each,
+linking exactly those figures. The same table is printed in the terminal summary.
 """
 
 from __future__ import annotations
@@ -371,12 +372,15 @@ def _git_commit(root: Path) -> str | None:
 # --------------------------------------------------------------------------------------------
 
 
-def _draw_figures(report_dir: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
-    """``figures/<claim-id>.png`` from the written ``claims.json`` (when matplotlib is importable),
-    then ``claims.md`` again with the figures; a figure failure never fails the session."""
+def _draw_figures(report_dir: Path, rows: list[dict[str, Any]]) -> str:
+    """``figures/<claim-id>.png`` for the claims with curves in ``rows`` (when matplotlib is
+    importable), each row's ``figure`` set to its figure drawn now; a figure failure never fails
+    the session (the rows then link no figure)."""
     try:
-        return _figures.after_session(report_dir, rows, meta)
+        return _figures.draw_report_figures(report_dir, rows)
     except Exception as err:  # noqa: BLE001 - reported in the terminal summary
+        for row in rows:
+            row["figure"] = None
         return f"figures: not drawn ({type(err).__name__}: {_report.shorten(str(err), 200)})"
 
 
@@ -415,7 +419,6 @@ class ClaimsSession:
             self.rows = _report.build_rows(
                 self.collector.results.values(),
                 claims,
-                report_dir=self.report_dir,
                 default_scale=self.config.getoption("scale"),
             )
         return self.rows
@@ -438,11 +441,8 @@ class ClaimsSession:
         }
         out = self.report_dir
         out.mkdir(parents=True, exist_ok=True)
-        md, js = out / "claims.md", out / "claims.json"
-        md.write_text(_report.render_markdown(rows, meta), encoding="utf-8")
-        js.write_text(_report.render_json(rows, meta, claims), encoding="utf-8")
-        self.written = [md, js]
-        self.figures_note = _draw_figures(out, rows, meta)
+        self.figures_note = _draw_figures(out, rows)  # first: the report links this session's figures
+        self.written = _report.write_report(out, rows, meta, claims)
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus, config) -> None:
         if self.is_worker:

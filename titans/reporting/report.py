@@ -26,6 +26,7 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 P_ID = "claim_id"
@@ -151,9 +152,16 @@ class ClaimRecord:
         self._add(P_SEEDS, encode([int(_number(s, "seed")) for s in seeds]))
 
     def curve(self, name: str, x: Any, y: Any, **meta: Any) -> None:
+        """One curve of the claim's figure. ``meta`` holds its figure spec (``panel``, ``xscale``,
+        ``ylabel``, ``series``, ... -- :mod:`titans.reporting.figures`), checked here, and any free
+        data (``mixer=``, ``theta=``)."""
+        from titans.reporting.figures.spec import check_meta
+
         xs, ys = to_jsonable(x), to_jsonable(y)
         if not isinstance(xs, list) or not isinstance(ys, list) or len(xs) != len(ys):
             raise ValueError(f"curve {name!r}: x and y must be sequences of equal length")
+        meta = to_jsonable(meta)
+        check_meta(meta, len(ys), name)
         self._add(P_CURVE, encode({"name": name, "x": xs, "y": ys, "meta": meta}))
 
     def note(self, text: str) -> None:
@@ -406,18 +414,14 @@ def shorten(text: str, width: int = 110) -> str:
 def build_rows(
     results: Iterable[ClaimTestResult],
     claims: Mapping[str, Any],
-    report_dir: str | os.PathLike | None = None,
     default_scale: str | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per claim test, then one ``not run`` row per registered claim without a test."""
+    """One row per claim test, then one ``not run`` row per registered claim without a test.
+
+    Every row's ``figure`` is None: the session sets it for the figures it draws
+    (:func:`titans.reporting.figures.draw_report_figures`) before the report is written."""
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
-
-    def figure(claim_id: str) -> str | None:
-        rel = f"figures/{claim_id}.png"
-        if report_dir is not None and os.path.exists(os.path.join(report_dir, rel)):
-            return rel
-        return None
 
     for r in sorted(results, key=lambda r: (r.claim_id, r.nodeid)):
         seen.add(r.claim_id)
@@ -430,7 +434,7 @@ def build_rows(
             kind=getattr(c, "kind", None),
             origin=getattr(c, "origin", None),
             registered=getattr(c, "registered", None) or None,
-            figure=figure(r.claim_id),
+            figure=None,
             scale=r.scale or default_scale,
             amendments=[a.to_dict() for a in getattr(c, "amendments", ())],
         )
@@ -453,7 +457,7 @@ def build_rows(
                 "origin": getattr(c, "origin", None),
                 "registered": getattr(c, "registered", None) or None,
                 "amendments": [a.to_dict() for a in getattr(c, "amendments", ())],
-                "figure": figure(claim_id),
+                "figure": None,
                 "values": [],
                 "seeds": None,
                 "curves": [],
@@ -597,7 +601,7 @@ def _render_figures(rows: list[dict[str, Any]], meta: Mapping[str, Any]) -> list
     for row in rows:
         if row.get("figure"):
             by_claim.setdefault(row["claim_id"], []).append(row)
-    extra = list(meta.get("extra_figures") or [])
+    extra = extra_figures(meta)
     if not by_claim and not extra:
         return []
     lines = ["", "## Figures", ""]
@@ -617,18 +621,84 @@ def _render_figures(rows: list[dict[str, Any]], meta: Mapping[str, Any]) -> list
     return lines
 
 
-def render_json(rows: list[dict[str, Any]], meta: Mapping[str, Any], claims: Mapping[str, Any]) -> str:
+def extra_figures(meta: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``meta["extra_figures"]`` (figures that belong to no claim) as ``[(title, path)]``; entries
+    may be ``(title, path)`` pairs or ``{"title", "path"}`` (as ``claims.json`` holds them)."""
+    out = []
+    for e in meta.get("extra_figures") or []:
+        title, path = (e.get("title"), e.get("path")) if isinstance(e, Mapping) else e
+        out.append((str(title), str(path)))
+    return out
+
+
+# meta keys of claims.json that the report computes itself (the rest is the session's meta)
+_DOC_KEYS = ("schema", "counts", "sanity_counts", "results", "not_run", "claims", "figures", "extra_figures")
+
+
+def json_doc(rows: list[dict[str, Any]], meta: Mapping[str, Any], claims: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``claims.json`` document: ``meta``, the verdict counts, the rows that ran, the ids not
+    run, the registry (``claims``: :class:`claims.registry.Claim` objects or their dicts), and the
+    figures the report links: ``figures`` ``{claim id: path}`` (the rows' ``figure``) and
+    ``extra_figures`` ``[{"title", "path"}]``."""
     claim_rows, sanity_rows = split_rows(rows)
-    doc = {
+    return {
         "schema": 1,
-        **to_jsonable(dict(meta)),
+        **to_jsonable({k: v for k, v in meta.items() if k not in _DOC_KEYS}),
         "counts": count_verdicts(claim_rows),
         "sanity_counts": count_verdicts(sanity_rows),
         "results": [to_jsonable(r) for r in rows if r["verdict"] != NOT_RUN],
         "not_run": [r["claim_id"] for r in rows if r["verdict"] == NOT_RUN],
-        "claims": {cid: to_jsonable(c.to_dict()) for cid, c in claims.items()},
+        "claims": {cid: to_jsonable(c.to_dict() if hasattr(c, "to_dict") else dict(c)) for cid, c in claims.items()},
+        "figures": {r["claim_id"]: r["figure"] for r in rows if r.get("figure")},
+        "extra_figures": [{"title": t, "path": p} for t, p in extra_figures(meta)],
     }
-    return json.dumps(doc, indent=2, allow_nan=False) + "\n"
+
+
+def render_json(rows: list[dict[str, Any]], meta: Mapping[str, Any], claims: Mapping[str, Any]) -> str:
+    return json.dumps(json_doc(rows, meta, claims), indent=2, allow_nan=False) + "\n"
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_report(report_dir: str | os.PathLike, rows: list[dict[str, Any]], meta: Mapping[str, Any],
+                 claims: Mapping[str, Any]) -> list[Path]:
+    """Write ``claims.md`` and ``claims.json`` into ``report_dir``, once each; returns their paths.
+    The figures they link are the rows' ``figure`` fields and ``meta["extra_figures"]``."""
+    out = Path(report_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    md, js = out / "claims.md", out / "claims.json"
+    _write_atomic(md, render_markdown(rows, meta))
+    _write_atomic(js, render_json(rows, meta, claims))
+    return [md, js]
+
+
+def rows_from_doc(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The report rows of a ``claims.json`` document (the inverse of :func:`json_doc`): its results,
+    then a ``not run`` row per id of ``not_run`` from the registry copy."""
+    rows = [dict(r) for r in doc.get("results") or []]
+    claims = doc.get("claims") or {}
+    for cid in doc.get("not_run") or []:
+        c = claims.get(cid, {})
+        rows.append({
+            "nodeid": c.get("test", ""), "claim_id": cid, "verdict": NOT_RUN, "outcome": None, "reason": "",
+            "scale": doc.get("scale"), "measured": "—", "threshold": c.get("threshold_text", "?"),
+            "statement": c.get("statement", ""), "kind": c.get("kind"), "origin": c.get("origin"),
+            "registered": c.get("registered") or None, "amendments": list(c.get("amendments") or []),
+            "figure": None, "values": [], "seeds": None, "curves": [], "notes": [],
+        })
+    return rows
+
+
+def meta_from_doc(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The session meta of a ``claims.json`` document (generated, scale, command, ...) with its
+    ``extra_figures``."""
+    meta = {k: v for k, v in doc.items() if k not in _DOC_KEYS}
+    meta["extra_figures"] = extra_figures(doc)
+    return meta
 
 
 def _terminal_table(ran: list[dict[str, Any]], name: str, origin: bool) -> list[str]:
