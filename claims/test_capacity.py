@@ -74,13 +74,13 @@ def capacity_table(d_k, pairs, depth, hidden, passes, thetas, seeds):
     return table, best, per_seed
 
 
-def _curves(claim_record, label, pairs, table, best, xlabel="stored pairs n"):
-    claim_record.curve(f"{label} (θ*={best:g})", pairs, table[best].mean(axis=1).tolist(), xlabel=xlabel,
-                       ylabel="recall accuracy", theta=best)
+def _curves(claim_record, label, pairs, table, best, **axes):
+    """Recall vs stored pairs, one curve per θ of the grid, in one panel per memory (θ* in its title);
+    ``axes``: the x axis spec."""
     for th, t in table.items():
-        if th != best:
-            claim_record.curve(f"{label} θ={th:g}", pairs, t.mean(axis=1).tolist(), xlabel=xlabel,
-                               ylabel="recall accuracy", theta=th)
+        claim_record.curve(f"{label} θ={th:g}" + (" (θ*)" if th == best else ""), pairs, t.mean(axis=1).tolist(),
+                           panel=f"{label}, θ*={best:g}", series=f"θ={th:g}", ylabel="recall accuracy",
+                           ylim=[0, 1], hline=BAR, hline_label=f"recall bar {BAR:g}", theta=th, **axes)
 
 
 def _cost_curves(claim_record, d_k: int):
@@ -115,10 +115,12 @@ def _cost_curves(claim_record, d_k: int):
     for depth in (1, 2, 3):
         mine = [r for r in rows if r[0] == depth]
         claim_record.curve(f"tokens/s vs parameters, L_M={depth}", [r[2] for r in mine], [r[3] for r in mine],
-                           xlabel="memory parameters", ylabel="tokens/s (memory_scan, chunk 16, batch 1)",
+                           panel="cost: memory_scan speed", series=f"L_M={depth}", xlabel="memory parameters",
+                           ylabel="tokens/s (memory_scan, chunk 16, batch 1)", xscale="log", yscale="log",
                            widths=[r[1] for r in mine])
         claim_record.curve(f"state bytes vs parameters, L_M={depth}", [r[2] for r in mine], [r[4] for r in mine],
-                           xlabel="memory parameters", ylabel="state bytes (weights + momentum)")
+                           panel="cost: memory state", series=f"L_M={depth}", xlabel="memory parameters",
+                           ylabel="state (weights + momentum)", yunit="bytes", xscale="log", yscale="log")
     claim_record.note("cost: " + "; ".join(f"L_M={d} width {w}: {p} params, {tps:,.0f} tok/s, {b} B state"
                                            for d, w, p, tps, b in rows))
 
@@ -143,7 +145,8 @@ def test_deep_vs_matrix(claim, claim_record, scale):
         table, best, per_seed = capacity_table(d_k, pairs, depth, d_k, passes, thetas, seeds)
         caps[depth] = np.asarray(per_seed, float)
         results[depth] = (table, best)
-        _curves(claim_record, f"L_M={depth} (hidden {d_k})", pairs, table, best)
+        _curves(claim_record, f"L_M={depth} (hidden {d_k})", pairs, table, best, xlabel="stored pairs n",
+                xscale="log2")
     ratio = caps[2] / caps[1]
     headline = mean_ci(ratio)
     claim_record.value("capacity(L_M=2) / capacity(L_M=1), equal width", headline)
@@ -175,7 +178,7 @@ def test_matrix_capacity_scales_with_dk(d_k, claim, claim_record, scale):
     claim_record.value("capacity (pairs)", mean_ci(per_seed))
     claim_record.note(f"θ*={best:g}; pairs grid {pairs}; {passes} passes")
     _curves(claim_record, f"matrix memory d_k={d_k}", [n / d_k for n in pairs], table, best,
-            xlabel="stored pairs / d_k")
+            xlabel="stored pairs / d_k", vline=1, vline_label="n = d_k")
     settle(claim, headline, what=f"d_k={d_k}")
 
 
@@ -192,8 +195,9 @@ def test_capacity_too_small(claim, claim_record, scale):
     headline = mean_ci(r[best])
     claim_record.value(f"recall of {n} pairs in a d_k={d_k} matrix memory (best θ)", headline)
     claim_record.seeds(seeds)
-    claim_record.curve("recall vs θ", thetas, r.mean(axis=1).tolist(), xlabel="θ", ylabel="recall accuracy",
-                       pairs=n, d_k=d_k)
+    claim_record.curve("recall vs θ", thetas, r.mean(axis=1).tolist(), series=f"{n} pairs, d_k={d_k}", xlabel="θ",
+                       ylabel="recall accuracy", xscale="log", ylim=[0, 1], hline=BAR,
+                       hline_label=f"recall bar {BAR:g}", pairs=n, d_k=d_k)
     claim_record.note(f"best θ={thetas[best]:g}; {passes} passes; {n}/{d_k} = {n / d_k:g} pairs per key dimension")
     settle(claim, headline, what=f"{n} pairs, d_k={d_k}")
 
@@ -213,9 +217,10 @@ def test_capacity_too_large(claim, claim_record, scale):
     claim_record.value(f"recall at hidden {wide}", mean_ci(wider))
     wide_all = fit_recall(d_k, n, depth, wide, passes, tuple(thetas), tuple(seeds))
     claim_record.value(f"recall at hidden {wide} with its own best θ (not the protocol)", float(wide_all.mean(axis=1).max()))
-    claim_record.curve(f"recall vs θ, hidden {d_k}", thetas, base.mean(axis=1).tolist(), xlabel="θ",
-                       ylabel="recall accuracy", hidden=d_k, pairs=n)
-    claim_record.curve(f"recall vs θ, hidden {wide}", thetas, wide_all.mean(axis=1).tolist(), xlabel="θ",
-                       ylabel="recall accuracy", hidden=wide, pairs=n)
+    for hidden, acc in ((d_k, base), (wide, wide_all)):
+        claim_record.curve(f"recall vs θ, hidden {hidden}", thetas, acc.mean(axis=1).tolist(),
+                           series=f"hidden {hidden}", xlabel=f"θ ({n} pairs, L_M={depth})", ylabel="recall accuracy",
+                           xscale="log", ylim=[0, 1], vline=thetas[best], vline_label=f"θ chosen at hidden {d_k}",
+                           hidden=hidden, pairs=n)
     claim_record.note(f"L_M={depth}, {n} pairs, θ={thetas[best]:g} (best for hidden {d_k}), {passes} passes")
     settle(claim, headline, what=f"hidden {wide} vs {d_k}")
