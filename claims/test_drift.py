@@ -167,15 +167,15 @@ def test_surprise_refresh(claim, claim_record, scale):
         claim_record.value(f"{name}: never recovered", float(np.mean(~np.isfinite(lat))))
         claim_record.value(f"{name}: stale returns", mean_ci(pol[name]["stale"]))
         claim_record.value(f"{name}: mean write rate θ_t/θ", pol[name]["write_rate"])
-    x = list(range(len(names)))
-    claim_record.curve("median latency by policy", x,
-                       [float(np.median(pol[n]["latency"][np.isfinite(pol[n]["latency"])]))
-                        if np.isfinite(pol[n]["latency"]).any() else -1.0 for n in names],
-                       xlabel="policy (" + ", ".join(f"{i}={n}" for i, n in enumerate(names)) + ")",
-                       ylabel="tokens from the switch until the new value is recalled")
-    claim_record.curve("stale-return rate by policy", x, [float(np.mean(pol[n]["stale"])) for n in names],
-                       xlabel="policy (" + ", ".join(f"{i}={n}" for i, n in enumerate(names)) + ")",
-                       ylabel="fraction of trials where the old value came back")
+    latency = [float(np.median(pol[n]["latency"][np.isfinite(pol[n]["latency"])]))
+               if np.isfinite(pol[n]["latency"]).any() else float("nan") for n in names]  # nan: never recalled
+    claim_record.curve("median latency by policy", names, latency, panel="latency (n/a: never recalled)",
+                       series="median latency", xlabel="write policy",
+                       ylabel="tokens from the switch to recall of the new value",
+                       hline=2 * run["period"], hline_label="success limit: 2 periods")
+    claim_record.curve("stale-return rate by policy", names, [float(np.mean(pol[n]["stale"])) for n in names],
+                       panel="stale returns", series="stale-return rate", xlabel="write policy",
+                       ylabel="fraction of trials with a stale return", ylim=[0, 1])
     claim_record.note(f"{run['spec'].label()}, binding shown every {run['period']} tokens; surprise-gated rates "
                       f"replayed through memory_scan(chunk_size=1): max rel diff {run['checks']['surprise-gated']:.1e}")
     sanity(run["checks"]["surprise-gated"] < 1e-4, "surprise-gated rates replayed through memory_scan(chunk_size=1) "
@@ -231,7 +231,9 @@ def test_long_horizon_drift(claim, claim_record, scale):
     for i, alpha in enumerate(alphas):
         acc[alpha] = hits[i].reshape(len(seeds), trials, -1).mean(axis=1)  # (seeds, distances)
         claim_record.curve(f"recall vs horizon, α={alpha:g}", distances, acc[alpha].mean(axis=0).tolist(),
-                           xlabel="tokens since the pair was written", ylabel="recall accuracy", alpha=alpha)
+                           series=f"α={alpha:g}" + (" (registered)" if alpha == cfg["alpha"] else ""),
+                           xlabel="tokens since the pair was written", ylabel="recall accuracy", xscale="log2",
+                           ylim=[0, 1], alpha=alpha)
     a0 = cfg["alpha"]
     near, far = acc[a0][:, 0], acc[a0][:, -1]
     ratio = np.where(near > 0, far / np.where(near > 0, near, 1), np.nan)
