@@ -189,7 +189,9 @@ def test_interference_persistent_vs_contextual(claim, claim_record, scale):
     for m in mixers:
         claim_record.curve(f"{m}: needle recall vs N_p", list(cfg["n_persistent"]),
                            [float(np.mean(recall[(m, n)])) for n in cfg["n_persistent"]],
-                           xlabel="persistent pairs N_p", ylabel="needle recall")
+                           panel="needle recall vs persistent pairs (SWA, hybrid: as a prefix)",
+                           series=m.removesuffix(" + prefix"), xlabel="persistent pairs N_p",
+                           ylabel="needle recall", xscale="symlog", ylim=[0, 1])
     for (m, n), v in persistent_recall.items():
         claim_record.value(f"what persistent memory holds: recall of the N_p={n} persistent pairs at the end, {m}",
                            mean_ci(per_seed(v)))
@@ -225,8 +227,9 @@ def _distractor_and_age_curves(claim_record, cfg, seeds):
                                                              for b in range(len(streams))])))
     for name, ys in curves.items():
         claim_record.curve(f"{name}: recall vs distractor pairs", list(DISTRACTOR_GRID), ys,
+                           panel=f"needle recall vs distractors (L={T})", series=name,
                            xlabel="distractor pairs in the stream (needle at a random depth)", ylabel="needle recall",
-                           length=T)
+                           xscale="symlog", ylim=[0, 1], length=T)
     n_pairs = 2 * d
     streams = [kv_stream_pairs(d, d, n_pairs, seed=derived_seed(s, t, 13), shuffle_queries=False)
                for s in seeds for t in range(trials)]
@@ -239,4 +242,5 @@ def _distractor_and_age_curves(claim_record, cfg, seeds):
             y = M.memory_reads(spec, K, V, [n_pairs - 1], Q, seed=0).reads[:, 0]
         hits = _hits(y, cands, tg).mean(axis=0)  # per pair, write order
         claim_record.curve(f"{name}: recall vs age ({n_pairs} pairs written once)", ages[::-1], hits[::-1].tolist(),
-                           xlabel="writes since the pair was written", ylabel="recall accuracy")
+                           panel=f"recall vs age ({n_pairs} pairs written once)", series=name,
+                           xlabel="writes since the pair was written", ylabel="recall accuracy", ylim=[0, 1])
