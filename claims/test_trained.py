@@ -118,8 +118,10 @@ def test_model_learns_in_window_recall(name, claim, claim_record, scale):
     for r in runs:
         if r.curve:
             steps, acc = zip(*r.curve)
-            claim_record.curve(f"{name}, seed {r.run.seed}", list(steps), list(acc), xlabel="training step",
-                               ylabel="validation accuracy", model=name, seed=r.run.seed, hline=claim.threshold)
+            claim_record.curve(f"{name}, seed {r.run.seed}", list(steps), list(acc), panel=name,
+                               series=f"seed {r.run.seed}", xlabel="training step", ylabel="validation accuracy",
+                               ylim=[0, 1], hline=claim.threshold, hline_label="control threshold", model=name,
+                               seed=r.run.seed)
     claim_record.note(f"{name}: lr {runs[0].run.lr:g}, {runs[0].parameters:,} non-embedding parameters, "
                       f"training {np.mean([r.tokens_per_s for r in runs]):,.0f} tokens/s per worker, "
                       f"diverged seeds {[r.run.seed for r in runs if r.diverged]}, accuracy by seed "
@@ -144,12 +146,13 @@ def _points(outcome, length: int) -> float:
 
 
 def _record_length_curves(claim_record, runs: dict, lengths: list, models, row: str) -> None:
-    """Accuracy against evaluation length, mean over seeds, one curve per model (named per row so
-    that every row's panel shows all the models it compares)."""
+    """Accuracy against evaluation length, mean over seeds: one panel per row (``row``), one curve
+    per model it compares, coloured by model across the rows' panels."""
     for name in models:
         means = [float(np.mean([_points(r, L) for r in runs[name]])) for L in lengths]
-        claim_record.curve(f"{name} ({row} row)", lengths, means, xlabel="evaluation length (tokens)",
-                           ylabel="far-pointer accuracy (%)", model=name)
+        claim_record.curve(f"{name} ({row} row)", lengths, means, panel=f"{row} row", series=name,
+                           xlabel="evaluation length (tokens)", ylabel="far-pointer accuracy (%)", xscale="log2",
+                           ylim=[0, 100], model=name)
 
 
 @pytest.mark.claim("trained.titans-vs-transformer-moderate")
