@@ -290,9 +290,9 @@ def write_claim_figures(rows: Sequence[Mapping[str, Any]], out_dir: str | os.Pat
 
 
 def remove_stale_figures(rows: Sequence[Mapping[str, Any]], out_dir: str | os.PathLike,
-                         made: Mapping[str, Any] = {}) -> None:
+                         made: Mapping[str, Any] | None = None) -> None:
     """Remove ``<out_dir>/<claim-id>.png`` of every claim of ``rows`` not in ``made``."""
-    for cid in {str(r.get("claim_id")) for r in rows} - set(made):
+    for cid in {str(r.get("claim_id")) for r in rows} - set(made or {}):
         stale = Path(out_dir) / file_name(cid)
         if stale.is_file():
             stale.unlink()
