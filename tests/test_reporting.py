@@ -61,7 +61,7 @@ def test_pass(claim, claim_record, scale):
     claim_record.value("score", mean_ci(samples), unit="frac")
     claim_record.value("secondary", 2.5)
     claim_record.seeds([0, 1, 2])
-    claim_record.curve("score-vs-n", x=[1, 2, 3], y=samples, x_label="n")
+    claim_record.curve("score-vs-n", x=[1, 2, 3], y=samples, xlabel="n")
     claim_record.note(f"scale was {scale}")
     assert CLAIMS["fake.pass"].threshold == claim.threshold
     assert claim.holds(0.9)
@@ -219,7 +219,7 @@ def test_report_rows_and_verdicts(project: pytest.Pytester):
     assert score["mean"] == pytest.approx(0.9) and score["n"] == 3 and score["unit"] == "frac"
     assert score["ci_low"] == pytest.approx(0.9 - 4.302652729749464 * 0.1 / math.sqrt(3))
     assert ok["seeds"] == [0, 1, 2]
-    assert ok["curves"] == [{"name": "score-vs-n", "x": [1, 2, 3], "y": [0.8, 0.9, 1.0], "meta": {"x_label": "n"}}]
+    assert ok["curves"] == [{"name": "score-vs-n", "x": [1, 2, 3], "y": [0.8, 0.9, 1.0], "meta": {"xlabel": "n"}}]
     assert ok["notes"] == ["scale was ci"]
     assert ok["figure"] == "figures/fake.pass.png"
 
@@ -292,7 +292,7 @@ def test_scale_full_runs_slow_tests_and_reaches_the_fixture(project: pytest.Pyte
     rows = _by_test(doc)
     assert doc["scale"] == "full" and rows["test_pass"]["notes"] == ["scale was full"]
     assert rows["test_slow"]["verdict"] == R.SUPPORTED
-    assert rows["test_pass"]["figure"] is None  # figures are looked up in the report dir
+    assert rows["test_pass"]["figure"] == "figures/fake.pass.png"  # drawn in this run, before the report
 
 
 def test_invalid_scale_is_a_usage_error(project: pytest.Pytester):
