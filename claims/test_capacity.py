@@ -1,4 +1,4 @@
-"""Memory capacity: recall vs number of stored pairs for memory depth and width (issue 5; ATLAS
+"""Memory capacity: recall vs number of stored pairs for memory depth and width (ATLAS
 Prop. 1 / Thm. 1, ref §7), and the cost of memory size.
 
 Protocol (registry notes of ``capacity.deep-vs-matrix``): ``kv_stream_pairs(d_k, d_k, n)`` (random

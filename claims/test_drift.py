@@ -1,4 +1,4 @@
-"""Staleness and drift of the Titans memory (issue 5): rebinding, refresh policies, long horizons.
+"""Staleness and drift of the Titans memory: rebinding, refresh policies, long horizons.
 
 Read-outs and decoding as in ``titans/probes/mixers.py`` (nearest neighbour in cosine among every value
 written to the stream + 64 foils; memory with the recall-default gates: token recurrence, η 0.9,

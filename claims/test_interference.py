@@ -1,4 +1,4 @@
-"""Interference (issue 5): contextual vs persistent memory, recall vs number of distractors, and
+"""Interference: contextual vs persistent memory, recall vs number of distractors, and
 forgetting of earlier items as writes accumulate. Read-outs and decoding: ``titans/probes/mixers.py``.
 
 * ``interference.persistent-untouched`` (structural) -- every Titans variant at size ``tiny``:
