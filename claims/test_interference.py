@@ -42,26 +42,11 @@ DISTRACTOR_GRID = (0, 8, 16, 32, 64, 128, 256)
 # --------------------------------------------------------------------------------------------
 
 
-def _memory_states(cache):
-    """Every ``MemoryState`` reachable from a model cache."""
-    found = []
-
-    def walk(obj, depth=0):
-        if depth > 6 or obj is None:
-            return
-        if isinstance(obj, NeuralMemoryCache):
-            if obj.memory is not None:
-                found.append(obj.memory)
-            return
-        if isinstance(obj, (list, tuple)):
-            for o in obj:
-                walk(o, depth + 1)
-        elif hasattr(obj, "__dict__"):
-            for o in vars(obj).values():
-                walk(o, depth + 1)
-
-    walk(cache)
-    return found
+def _memory_states(cache) -> list:
+    """The ``MemoryState`` of every layer of a model cache (each Titans layer cache holds its
+    memory layer's ``NeuralMemoryCache`` as ``.memory``)."""
+    memories = [getattr(c, "memory", None) for c in cache]
+    return [m.memory for m in memories if isinstance(m, NeuralMemoryCache) and m.memory is not None]
 
 
 @pytest.mark.claim(UNTOUCHED)
