@@ -114,14 +114,17 @@ def _record_sweeps(claim_record, run):
     for part in ("all", "new", "old"):
         claim_record.curve(f"recall ({part} facts) vs α", [run["conds"][a]["alpha"] for a in alphas],
                            [float(np.mean(res[a][part])) for a in alphas], xlabel="forgetting rate α",
-                           ylabel=f"recall of the latest value ({part} facts)")
+                           ylabel="recall of the latest value", series=f"{part} facts", ylim=[0, 1],
+                           panel="vs forgetting rate α", xscale="symlog")
         thetas = ["θ x0.25", "θ x0.5", "α=0", "θ x2", "θ x4"]
         claim_record.curve(f"recall ({part} facts) vs θ scale", list(THETA_SCALES),
                            [float(np.mean(res[t][part])) for t in thetas], xlabel="θ / θ_default",
-                           ylabel=f"recall of the latest value ({part} facts)")
+                           ylabel="recall of the latest value", series=f"{part} facts", ylim=[0, 1],
+                           panel="vs θ scale (α = 0)", xscale="log2")
         claim_record.curve(f"recall ({part} facts) vs η", [0.0, run["spec"].eta],
                            [float(np.mean(res["η=0"][part])), float(np.mean(res["α=0"][part]))],
-                           xlabel="momentum η (equal θ, α = 0)", ylabel=f"recall of the latest value ({part} facts)")
+                           xlabel="momentum η (equal θ, α = 0)", ylabel="recall of the latest value",
+                           series=f"{part} facts", ylim=[0, 1], panel="vs momentum η (α = 0)")
     best = {part: max(res, key=lambda k: float(np.mean(res[k][part]))) for part in ("all", "new", "old")}
     claim_record.note("best setting: " + ", ".join(f"{p} facts -> {k}" for p, k in best.items())
                       + "; " + "; ".join(f"{k}: all {np.mean(v['all']):.3f} new {np.mean(v['new']):.3f} "
@@ -224,13 +227,15 @@ def test_memory_size_refresh(claim, claim_record, scale):
     claim_record.seeds(seeds)
     claim_record.value("max - min over the grid within each seed", mean_ci(spread_per_seed))
     keys = list(cells)
-    claim_record.curve("recall per grid cell", list(range(len(keys))), [means[k] for k in keys],
-                       xlabel="cell (" + ", ".join(f"{i}: d={w} α={a:g} chunk={c}" for i, (w, a, c) in enumerate(keys)) + ")",
-                       ylabel="recall of the latest value")
+    claim_record.curve("recall per grid cell", [f"d={w} α={a:g} chunk={c}" for w, a, c in keys],
+                       [means[k] for k in keys], xlabel="cell: width d, forgetting α, chunk",
+                       ylabel="recall of the latest value", panel="every grid cell",
+                       series="recall (seed mean)", ylim=[0, 1])
     for chunk in cfg["chunks"]:
         claim_record.curve(f"recall vs width, chunk {chunk}", list(cfg["widths"]),
                            [float(np.mean([means[(w, a, chunk)] for a in cfg["alphas"]])) for w in cfg["widths"]],
-                           xlabel="memory width d_k", ylabel="recall (mean over α)")
+                           xlabel="memory width d_k", ylabel="recall (mean over α)",
+                           panel="vs memory width (mean over α)", series=f"chunk {chunk}", xscale="log2", ylim=[0, 1])
     claim_record.note("cells: " + "; ".join(f"d={w} α={a:g} chunk={c}: {means[(w, a, c)]:.3f}" for w, a, c in keys)
                       + " | token recurrence (chunk 1, outside the grid): "
                       + "; ".join(f"d={w} α={a:g}: {np.mean(v):.3f}" for (w, a), v in reference.items()))

@@ -202,7 +202,7 @@ def test_streaming_bounded(config, claim, claim_record, scale):
     for r, s in enumerate(seeds):
         claim_record.curve(f"||M||_F, seed {s}", [i * piece for i in range(norms.shape[1])],
                            norms[r].tolist(), xlabel="tokens streamed", ylabel="weight norm ||M||_F",
-                           config=config)
+                           config=config, panel=config, series=f"seed {s}")
     claim_record.note(f"{config}: {label}; {tokens:,} tokens in pieces of {piece}; d_k={d_k}")
     assert finite, f"non-finite memory state: {norms}"
     if not alive.all():
@@ -256,7 +256,8 @@ def test_divergence_detected(claim, claim_record, scale):
     for norm in (False, True):
         claim_record.curve(f"diverged (1) vs θ, {'l2-normalized' if norm else 'unnormalized'} keys", thetas,
                            [float(np.mean([outcomes[(s, th, norm)][0] == "detected" for s in seeds])) for th in thetas],
-                           xlabel="θ", ylabel="fraction of seeds diverged")
+                           xlabel="θ", ylabel="fraction of seeds diverged",
+                           series=("l2-normalized" if norm else "unnormalized") + " keys", xscale="log", ylim=[0, 1])
     claim_record.note("; ".join(f"seed {s} θ={th:g} {'l2' if n else 'raw'}: {o} ({d})"
                                 for (s, th, n), (o, d) in outcomes.items() if o != "ok"))
     bad = [(k, o) for k, o in outcomes.items() if o[0] in ("silent", "crash")]

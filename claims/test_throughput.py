@@ -37,10 +37,8 @@ Claims (thresholds in ``claims/registry.py``):
   token (compiled per chunk, hand-written per-token gradients), after checking that their outputs
   and gradients agree; verdict from the 95% CI of the paired per-round speed-ups.
 
-Reference: ``TITANS_PYTORCH_BATCH64`` holds the tokens/s of titans-pytorch 0.5.5 ``NeuralMemory``
-at the memory benchmark's sizes with ``batch_size=64`` (inter-chunk recurrence, as in the paper),
-measured separately on a machine of the CI kind (2-core x86_64). It comes from another run, so it
-is recorded beside ours (``extra_info["reference_tokens_per_s"]``) and not asserted.
+Peer: titans-pytorch is timed side by side with this repository in one run by ``./run bench
+--peer`` (``bench/``), never from numbers of another run.
 """
 
 from __future__ import annotations
@@ -70,7 +68,6 @@ FORWARD_SWEEP = {"ci": [1024, 4096], "full": [1024, 4096, 16384, 65536]}
 MEMORY_SWEEP = {"ci": [1024, 4096], "full": [1024, 4096, 16384, 65536]}
 
 HEADS, HEAD_DIM, HIDDEN, CHUNK = 4, 64, 256, 64
-TITANS_PYTORCH_BATCH64 = {1024: 4.6e3, 4096: 3.3e3, 8192: 2.7e3, 16384: 1.1e3}
 
 MiB = 2**20
 LENGTH_LABEL = "sequence length (tokens)"
@@ -181,7 +178,7 @@ def test_memory_scan_throughput(measure, memory_len):
         mx.eval(outputs)
 
     measure(forward, memory_len, group="memory", name="memory_scan", seq_len=memory_len,
-            **_rounds("memory", memory_len), reference_tokens_per_s=TITANS_PYTORCH_BATCH64.get(memory_len))
+            **_rounds("memory", memory_len))
     assert outputs[0].shape == (1, HEADS, memory_len, HEAD_DIM)
     assert _finite(*outputs)
 
@@ -198,7 +195,7 @@ def test_neural_memory_layer_throughput(measure, memory_len):
         mx.eval(outputs)
 
     measure(forward, memory_len, group="memory", name="NeuralMemory", seq_len=memory_len,
-            **_rounds("memory", memory_len), reference_tokens_per_s=TITANS_PYTORCH_BATCH64.get(memory_len))
+            **_rounds("memory", memory_len))
     assert outputs[0].shape == x.shape
     assert _finite(outputs[0])
 
@@ -287,7 +284,8 @@ def _time_ratio(claim, scale, table, name, claim_record, curve=True):
     if curve:
         claim_record.curve(f"forward tokens/s: {name}", lengths,
                            [table.get("model", name, x)["tokens_per_s"] for x in lengths],
-                           xlabel=LENGTH_LABEL, ylabel="forward tokens/s (batch 1, size small)", xscale="log")
+                           xlabel=LENGTH_LABEL, ylabel="forward tokens/s (batch 1, size small)", xscale="log2",
+                           series=name, ylim=[0, None])
     return pairs
 
 
@@ -337,10 +335,10 @@ def test_attention_forward_superlinear(linear_model, claim, claim_record, scale,
         rows = [table.get("model", name, L) for L in lengths]
         claim_record.curve(f"forward tokens/s: {name}", lengths, [r["tokens_per_s"] for r in rows],
                            xlabel=LENGTH_LABEL, ylabel="forward tokens/s (batch 1, size small)",
-                           xscale="log", yscale="log", figure="throughput")
-        claim_record.curve(f"forward peak memory: {name}", lengths, [r["peak_memory_bytes"] / MiB for r in rows],
-                           xlabel=LENGTH_LABEL, ylabel="peak MLX memory during forward (MiB)",
-                           xscale="log", yscale="log", figure="peak-memory")
+                           xscale="log", yscale="log", panel="forward tokens/s", series=name)
+        claim_record.curve(f"forward peak memory: {name}", lengths, [r["peak_memory_bytes"] for r in rows],
+                           xlabel=LENGTH_LABEL, ylabel="peak MLX memory during forward", yunit="bytes",
+                           xscale="log", yscale="log", panel="forward peak memory", series=name)
     pairs = _time_ratio(claim, scale, table, linear_model, claim_record, curve=False)
     # Report (not asserted): where the recurrent models overtake full attention in tokens/s.
     notes = []
@@ -417,8 +415,9 @@ def _record_decode(claim_record, name, L, L4, prof, headline):
     claim_record.value(f"cache_bytes[{name}, ctx={L4}]", b["bytes"], unit="bytes")
     claim_record.value(f"decode_s_per_token[{name}, ctx={L}]", a["step_seconds"], unit="s")
     claim_record.value(f"decode_s_per_token[{name}, ctx={L4}]", b["step_seconds"], unit="s")
-    claim_record.curve(f"decode cache: {name}", [L, L4], [a["bytes"] / MiB, b["bytes"] / MiB],
-                       xlabel="context length (tokens)", ylabel="decode cache (MiB)", figure="decode-cache")
+    claim_record.curve(f"decode cache: {name}", [L, L4], [a["bytes"], b["bytes"]], series=name,
+                       xlabel="context length (tokens)", ylabel="decode cache", yunit="bytes", xscale="log2",
+                       ylim=[0, None])
     if not (a["finite"] and b["finite"]):
         # Bytes do not depend on values; non-finite outputs would be a model bug (the models' tests
         # stream 16k tokens through every untrained model and require finite logits).
@@ -490,7 +489,8 @@ def test_memory_decode_time_flat(claim, claim_record, scale):
     claim_record.value(f"decode_s_per_token[ctx={L4}]", b, unit="s")
     claim_record.value("decode_state_bytes", caches[L4].nbytes, unit="bytes")
     claim_record.curve("memory decode time per token", [L, L4], [a * 1e3, b * 1e3],
-                       xlabel="context length (tokens)", ylabel="decode time per token (ms)")
+                       xlabel="context length (tokens)", ylabel="decode time per token (ms)", xscale="log2",
+                       ylim=[0, None])
     claim_record.note(f"NeuralMemory of size {SIZE} ({layer.n_heads} heads x {layer.head_dim}, depth "
                       f"{layer.config.depth}); {rounds} alternating rounds of {steps} steps; per-round "
                       f"ratios {[round(r, 3) for r in pairs]}")
@@ -543,10 +543,10 @@ def test_memory_streams_at_constant_memory(claim, claim_record, scale):
     claim_record.value("state_bytes", state.nbytes, unit="bytes")
     claim_record.value("tokens_streamed", total, unit="tokens")
     claim_record.value("stream_tokens_per_s", total / seconds, unit="tokens/s")
-    claim_record.curve("peak memory per piece", streamed, [x / MiB for x in peaks],
-                       xlabel="tokens streamed", ylabel="peak MLX memory within the piece (MiB)")
-    claim_record.curve("active memory after piece", streamed, [x / MiB for x in active],
-                       xlabel="tokens streamed", ylabel="active MLX memory (MiB)")
+    claim_record.curve("peak memory per piece", streamed, list(peaks), series="peak within the piece",
+                       xlabel="tokens streamed", ylabel="MLX memory", yunit="bytes", ylim=[0, None])
+    claim_record.curve("active memory after piece", streamed, list(active), series="active after the piece",
+                       xlabel="tokens streamed", ylabel="MLX memory", yunit="bytes", ylim=[0, None])
     claim_record.note(f"{n_pieces} pieces of {piece} tokens; memory {heads} heads x {head_dim}, hidden "
                       f"{hidden}, chunk {chunk}; {total / seconds:.0f} tokens/s")
     assert claim.holds(ratio), claim.describe(ratio)
