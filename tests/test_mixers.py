@@ -79,8 +79,29 @@ def test_notebook_and_recall_claims_call_the_same_experiment():
 
     import claims.test_recall as recall_claims
 
-    source = inspect.getsource(recall_claims.filler_run)
+    source = inspect.getsource(recall_claims.haystack_run)
     assert "M.recall_vs_distance(" in source and "M.recall_specs(" in source
     notebook = (Path(__file__).resolve().parent.parent / "notebooks" / "titans_claims.py").read_text(encoding="utf-8")
     assert "mixers.recall_vs_distance(" in notebook and "mixers.recall_specs(" in notebook
     assert "analysis.kv_recall" not in notebook
+
+
+def test_recall_vs_distance_chunked_memories_hybrids_and_stream_options():
+    specs = M.recall_specs(16, depths=(1,), chunks=(1, 16))
+    assert list(specs) == ["memory L_M=1", "memory L_M=1, chunk 16"] == [M.memory_name(1), M.memory_name(1, 16)]
+    assert specs["memory L_M=1, chunk 16"].chunk == 16
+    kw = dict(d_k=16, seeds=(0,), trials=2, specs=specs, mixers=("hybrid (L_M=1, chunk 16)",), windows={"hybrid": 64})
+    res = M.recall_vs_distance(256, [1, 16, 200], haystack="needles", stream_options={"n_needles_distractor": 4}, **kw)
+    assert set(res["checks"]) == {"memory L_M=1"}  # a chunked memory is read from memory_scan itself
+    assert res["recall"]["hybrid (L_M=1, chunk 16)"].shape == (1, 3)
+    assert set(res["nonfinite"]) == set(specs) and all(x.shape == (1, 3) for x in res["nonfinite"].values())
+    # the options reach the stream generator: no distractor pairs leaves the filler haystack
+    none = M.recall_vs_distance(256, [1, 16, 200], haystack="needles", stream_options={"n_needles_distractor": 0}, **kw)
+    filler = M.recall_vs_distance(256, [1, 16, 200], haystack="filler", **kw)
+    for name in filler["recall"]:
+        np.testing.assert_array_equal(none["recall"][name], filler["recall"][name])
+    with pytest.raises(TypeError):
+        M.recall_vs_distance(256, [1], haystack="filler", stream_options={"no_such_option": 1}, **kw)
+    with pytest.raises(ValueError, match="needs 'memory L_M=2'"):
+        M.recall_vs_distance(256, [1], d_k=16, seeds=(0,), specs=specs, mixers=("hybrid (L_M=2)",),
+                             windows={"hybrid": 64})

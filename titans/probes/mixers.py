@@ -118,6 +118,7 @@ __all__ = [
     "hybrid_reads",
     "init_weights",
     "largest_passing_any",
+    "memory_name",
     "memory_reads",
     "mlp_read",
     "online_scan",
@@ -685,15 +686,24 @@ def check_retention_against_ops(keys: np.ndarray, values: np.ndarray, queries: n
 # Recall vs distance: the experiment of the recall claims and of the notebook
 # --------------------------------------------------------------------------------------------
 
-# Mixer names understood by read_and_score besides the memory specs' own names.
+# Mixer names understood by read_and_score besides the memory specs' own names (and any "hybrid (<x>)"
+# whose memory "memory <x>" is in the specs, e.g. "hybrid (L_M=2, chunk 64)").
 ATTENTION_MIXERS = ("attention", "SWA", "RetNet", "hybrid (L_M=1)", "hybrid (L_M=2)")
 
 
-def recall_specs(d_k: int, depths=(1, 2)) -> dict[str, MemorySpec]:
-    """The recall default memories, ``{"memory L_M=<depth>": spec}``: the token recurrence of
-    :data:`TITANS_DEFAULT` (hidden width ``2 d_k`` when deep) with θ from :func:`calibrated`."""
-    return {f"memory L_M={depth}": calibrated(TITANS_DEFAULT.but(depth=depth, hidden=2 * d_k if depth > 1 else None), d_k)
-            for depth in depths}
+def memory_name(depth: int, chunk: int = 1) -> str:
+    """The name of a recall memory: ``"memory L_M=<depth>"`` for the token recurrence (chunk 1),
+    ``"memory L_M=<depth>, chunk <chunk>"`` for the chunked form."""
+    return f"memory L_M={depth}" + ("" if chunk == 1 else f", chunk {chunk}")
+
+
+def recall_specs(d_k: int, depths=(1, 2), chunks=(1,)) -> dict[str, MemorySpec]:
+    """The recall default memories, ``{memory_name(depth, chunk): spec}``: :data:`TITANS_DEFAULT`
+    (hidden width ``2 d_k`` when deep) in the token recurrence (chunk 1) or the chunked-parallel
+    form of ``memory_scan`` (chunk > 1), θ from :func:`calibrated` for each depth and chunk."""
+    return {memory_name(depth, chunk): calibrated(
+                TITANS_DEFAULT.but(depth=depth, hidden=2 * d_k if depth > 1 else None, chunk=chunk), d_k)
+            for chunk in chunks for depth in depths}
 
 
 def score_reads(reads: np.ndarray, streams, read_at, row_seeds, candidates, *, retnet: bool = False):
@@ -713,14 +723,25 @@ def score_reads(reads: np.ndarray, streams, read_at, row_seeds, candidates, *, r
     return hits, chance
 
 
-def read_and_score(streams, row_seeds, read_at, *, length: int, windows: dict, specs: dict, mixers) -> dict:
+def _hybrid_memory(name: str) -> str | None:
+    """``"memory <x>"`` for a hybrid mixer named ``"hybrid (<x>)"``, else None."""
+    if name.startswith("hybrid (") and name.endswith(")") and len(name) > len("hybrid ()"):
+        return "memory " + name[len("hybrid (") : -1]
+    return None
+
+
+def read_and_score(streams, row_seeds, read_at, *, length: int, windows: dict, specs: dict, mixers,
+                   nonfinite: dict | None = None) -> dict:
     """``{mixer: (hits, chance)}`` of every memory in ``specs`` and every mixer of ``mixers`` (names
-    of :data:`ATTENTION_MIXERS`; ``windows["SWA"]`` and ``windows["hybrid"]`` are their windows; a
-    hybrid needs its memory depth in ``specs``) on a group of streams read at steps ``read_at``.
-    Attention uses the QKNorm temperature of a ``length``-token context."""
-    unknown = [m for m in mixers if m not in ATTENTION_MIXERS]
+    of :data:`ATTENTION_MIXERS`, or ``"hybrid (<x>)"`` for the hybrid with the memory
+    ``"memory <x>"`` of ``specs``, e.g. ``"hybrid (L_M=2, chunk 64)"``; ``windows["SWA"]`` and
+    ``windows["hybrid"]`` are their windows) on a group of streams read at steps ``read_at``.
+    Attention uses the QKNorm temperature of a ``length``-token context. A dict passed as
+    ``nonfinite`` receives, per memory, whether each read-out (rows, reads) is non-finite (a
+    diverged memory; such a read counts as wrong)."""
+    unknown = [m for m in mixers if m not in ATTENTION_MIXERS and _hybrid_memory(m) is None]
     if unknown:
-        raise ValueError(f"mixers has unknown name(s) {unknown}; choose from {ATTENTION_MIXERS}")
+        raise ValueError(f"mixers has unknown name(s) {unknown}; choose from {ATTENTION_MIXERS} or 'hybrid (<memory>)'")
     K = np.stack([s.keys for s in streams])
     V = np.stack([s.values for s in streams])
     Q = np.stack([s.queries for s in streams])
@@ -730,14 +751,16 @@ def read_and_score(streams, row_seeds, read_at, *, length: int, windows: dict, s
         with np.errstate(all="ignore"):
             mem[name] = memory_reads(spec, K, V, read_at, Q, seed=0).reads
         out[name] = score_reads(mem[name], streams, read_at, row_seeds, cands)
+        if nonfinite is not None:
+            nonfinite[name] = ~np.all(np.isfinite(mem[name][:, :, 0]), axis=-1)
     tau = qknorm_scale(length)
     if "attention" in mixers:
         out["attention"] = score_reads(attention_reads(K, V, read_at, Q, scale=tau), streams, read_at, row_seeds, cands)
     if "SWA" in mixers:
         y = attention_reads(K, V, read_at, Q, scale=tau, window=windows["SWA"])
         out["SWA"] = score_reads(y, streams, read_at, row_seeds, cands)
-    for name in [m for m in mixers if m.startswith("hybrid")]:
-        memory = "memory " + name.split("(")[1].rstrip(")")
+    for name in [m for m in mixers if _hybrid_memory(m) is not None]:
+        memory = _hybrid_memory(name)
         if memory not in mem:
             raise ValueError(f"mixer {name!r} needs {memory!r} in specs")
         y = hybrid_reads(mem[memory], K, V, read_at, Q, scale=tau, window=windows["hybrid"])
@@ -749,19 +772,23 @@ def read_and_score(streams, row_seeds, read_at, *, length: int, windows: dict, s
 
 def recall_vs_distance(length: int, distances, *, d_k: int, seeds, trials: int = 1, haystack: str = "filler",
                        specs: dict, mixers=(), windows: dict | None = None, extra_distances=(),
-                       row_bytes: float = 1.5e9, stream_tag: int = 1) -> dict:
+                       row_bytes: float = 1.5e9, stream_tag: int = 1, stream_options: dict | None = None) -> dict:
     """Needle recall against distance for every mixer, on far-pointer key/value streams.
 
     Per row (``trials`` per seed; data seed ``derived_seed(seed, length, trial, stream_tag)``) one
     ``length``-step stream holds its needle at ``p = length - 1 - D`` (``D`` = the largest distance
     below ``length``) and is read after steps ``p + d``: by causality the read at ``p + d`` is the
-    far-pointer query of a stream of ``p + d + 1`` steps. Rows are processed in groups of at most
-    ``row_bytes`` of keys, values and queries. On the first group the NumPy recurrence is checked
-    against ``memory_scan`` and the closed-form retention against the op (``checks``: max
-    relative differences).
+    far-pointer query of a stream of ``p + d + 1`` steps. ``stream_options`` go to
+    ``kv_stream_far_pointer`` (e.g. ``n_needles_distractor`` for ``haystack="needles"``); the
+    needle of a row does not depend on the haystack, so runs on different haystacks are paired.
+    Rows are processed in groups of at most ``row_bytes`` of keys, values and queries. On the first
+    group the NumPy recurrence of every token-recurrence memory (chunk 1; a chunked memory is read
+    from ``memory_scan`` itself) is checked against ``memory_scan`` and the closed-form retention
+    against the op (``checks``: max relative differences).
 
     Returns ``distances`` (the distances read, ``extra_distances`` included), ``recall`` and
-    ``chance`` (``{mixer: (seeds, distances)}``, means over each seed's trials), ``checks``.
+    ``chance`` (``{mixer: (seeds, distances)}``, means over each seed's trials), ``nonfinite``
+    (``{memory: (seeds, distances)}``, the fraction of rows whose read-out is not finite), ``checks``.
     """
     from titans.tasks import derived_seed, kv_stream_far_pointer
 
@@ -778,21 +805,25 @@ def recall_vs_distance(length: int, distances, *, d_k: int, seeds, trials: int =
     groups, checks = [], {}
     for g in range(0, len(rows), per_group):
         row_seeds = [derived_seed(seed, length, trial, stream_tag) for seed, trial in rows[g : g + per_group]]
-        streams = [kv_stream_far_pointer(d_k, d_k, length, p / (length - 1), haystack, seed=rs) for rs in row_seeds]
+        streams = [kv_stream_far_pointer(d_k, d_k, length, p / (length - 1), haystack, seed=rs, **(stream_options or {}))
+                   for rs in row_seeds]
         if any(s.meta["needle_index"] != p for s in streams):
             raise RuntimeError(f"a generated stream does not hold its needle at step {p}")
-        if not checks:
+        if g == 0:
             K = np.stack([s.keys for s in streams])
             V = np.stack([s.values for s in streams])
-            checks = {n: check_online_against_memory_scan(sp, K, V) for n, sp in specs.items()}
+            with np.errstate(all="ignore"):  # a memory that diverges within the checked prefix gives NaN
+                checks = {n: check_online_against_memory_scan(sp, K, V) for n, sp in specs.items() if sp.chunk == 1}
             if "RetNet" in mixers:
                 checks["RetNet"] = check_retention_against_ops(K, V, np.stack([s.queries for s in streams]))
-        groups.append(read_and_score(streams, row_seeds, read_at, length=length, windows=windows or {},
-                                     specs=specs, mixers=mixers))
-    recall, chance = {}, {}
-    for name in groups[0]:
-        hits = np.concatenate([r[name][0] for r in groups])
-        level = np.concatenate([r[name][1] for r in groups])
-        recall[name] = hits.reshape(len(seeds), trials, len(ds)).mean(axis=1)
-        chance[name] = level.reshape(len(seeds), trials, len(ds)).mean(axis=1)
-    return dict(distances=ds, recall=recall, chance=chance, checks=checks)
+        bad = {}
+        groups.append((read_and_score(streams, row_seeds, read_at, length=length, windows=windows or {},
+                                      specs=specs, mixers=mixers, nonfinite=bad), bad))
+    recall, chance, nonfinite = {}, {}, {}
+    per_seed = lambda x: x.reshape(len(seeds), trials, len(ds)).mean(axis=1)  # noqa: E731
+    for name in groups[0][0]:
+        recall[name] = per_seed(np.concatenate([r[name][0] for r, _ in groups]))
+        chance[name] = per_seed(np.concatenate([r[name][1] for r, _ in groups]))
+    for name in groups[0][1]:
+        nonfinite[name] = per_seed(np.concatenate([b[name] for _, b in groups]).astype(np.float64))
+    return dict(distances=ds, recall=recall, chance=chance, checks=checks, nonfinite=nonfinite)
