@@ -36,15 +36,17 @@ Titans memory (:class:`MemorySpec`, :func:`memory_reads`)
 
     Default gates (:data:`TITANS_DEFAULT`, the "recall default"): ``η = 0.9`` (the initial momentum
     gate σ(2.2) of ``MemoryConfig.paper()``), ``α = 0`` (no forgetting: the paper's ``α → 0 keeps
-    the past``; forgetting is swept in the gating/drift claims), ``chunk = 1``, and θ chosen per depth/width
-    on a dev task by :func:`calibrated` (grid :data:`THETA_GRID`; 8 pairs written once, then 256
-    filler writes, recall of the 8; seeds :data:`DEV_SEEDS`, used by no claim); the θ chosen is in
-    each claim's note (:meth:`MemorySpec.label`), the dev recall per θ in recall.far-pointer-titans'
-    (:func:`calibration_record`). ``TITANS_DEFAULT.theta =
-    0.05`` (one write, carried by momentum, moves a unit key's read-out by ``2θ/(1−η) = 1``) is only
-    the placeholder that :func:`calibrated` replaces. A θ with ``2θ/(1−η) > 1`` overshoots: the
-    dev task (a repeated filler) can tolerate it where streams of novel pairs do not
-    (recall.random-haystack-capacity, gating.momentum-helps).
+    the past``; forgetting is swept in the gating/drift claims), ``chunk = 1``, and θ chosen per
+    depth/width/chunk on a dev task by :func:`calibrated` (grid :data:`THETA_GRID`; 8 pairs written
+    once, then 256 filler writes, recall of the 8; seeds :data:`DEV_SEEDS`, used by no claim's
+    evaluation streams; gating.forgetting-helps selects its α on dev streams at the same seeds);
+    the θ chosen is in each claim's note (:meth:`MemorySpec.label`), the dev recall per θ in
+    recall.far-pointer-titans' (:func:`calibration_record`). ``TITANS_DEFAULT.theta = 0.05`` (one
+    write, carried by momentum, moves a unit key's read-out by ``2θ/(1−η) = 1``) is only the
+    placeholder that :func:`calibrated` replaces. A θ with ``2θ/(1−η) > 1`` overshoots: the dev
+    task (a repeated filler) can tolerate it where streams of novel pairs do not
+    (recall.random-haystack-capacity, gating.momentum-helps, the needles haystack of
+    recall.far-pointer-titans).
     With constant gates the chunked form is fragile on streams whose keys repeat inside a chunk
     (the chunk's gradients, all taken at the chunk-start weights, add coherently); that is
     measured, not hidden (``test_gating.py``, reviewer.memory-size-refresh).
