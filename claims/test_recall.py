@@ -171,8 +171,9 @@ def _record_recorded_haystacks(claim_record, claim, scale, name, cells_of, memor
 _CHUNK64_REASON = (
     "The chunked form takes every gradient inside a 64-token chunk at the chunk-start weights, so "
     "the few repeated haystack keys are written many times with the same stale gradient; their "
-    "writes add coherently, overshoot and the memory diverges (its read-outs become non-finite, "
-    "recorded), and the hybrid's memory token then swamps even the in-window attention. At every "
+    "writes add coherently, overshoot and the memory diverges (its weights grow without bound; the "
+    "fraction of non-finite read-outs is recorded), and the hybrid's memory token then swamps even "
+    "the in-window attention. At every "
     "theta of the dev grid the chunked memory also fails the dev task (recorded). The token "
     "recurrence solves the filler rows.")
 _NEEDLES_REASON = (
