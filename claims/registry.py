@@ -276,7 +276,7 @@ _MEMORY_DEFAULTS_AMENDMENT = Amendment(
            "of them (4.08, 95% CI 3.42-4.74).",
 )
 
-_TIMING_RULE_AMENDED = "2026-11-25"  # commit d00fd41
+_TIMING_RULE_AMENDED = "2026-11-25"
 
 
 def _paired_timing_amendment(before: str) -> Amendment:
@@ -299,7 +299,7 @@ _SANITY_AMENDED = "2026-12-02"
 
 
 def _sanity_amendment(why: str) -> Amendment:
-    """Re-classification of a structural check as a sanity row (issue #13)."""
+    """Re-classification of a structural check as a sanity row."""
     return Amendment(
         date=_SANITY_AMENDED,
         what="Re-classified from kind 'paper' to 'sanity': a structural check, listed apart from the "
@@ -310,16 +310,16 @@ def _sanity_amendment(why: str) -> Amendment:
     )
 
 
-_ISSUE13 = "2026-12-02"  # issue #13: seeds, vacuous passes, harder headline protocols
+_RIGOR_AMENDED = "2026-12-02"  # seeds, vacuous passes, harder headline protocols
 
 
 def _seeds_amendment(ci_before: list, full_before: list, ci_after: list, full_after: list, before: str) -> Amendment:
     """Issue #13: at least 3 seeds at CI scale (5 at full)."""
     return Amendment(
-        date=_ISSUE13,
+        date=_RIGOR_AMENDED,
         what=f"Seeds: CI from {ci_before} to {ci_after}, full from {full_before} to {full_after}. Metric, "
              "threshold and the rest of the protocol unchanged.",
-        why="Every stochastic claim runs at least 3 seeds at CI scale (issue #13): with one seed the 95% "
+        why="Every stochastic claim runs at least 3 seeds at CI scale: with one seed the 95% "
             "interval is undefined, with two it has one degree of freedom.",
         before=before,
     )
@@ -328,7 +328,7 @@ def _seeds_amendment(ci_before: list, full_before: list, ci_after: list, full_af
 def _recall_rows_amendment(rows: str, before: str) -> Amendment:
     """Issue #13: the far-pointer headline claims on three haystacks and in both memory forms."""
     return Amendment(
-        date=_ISSUE13,
+        date=_RIGOR_AMENDED,
         what=f"Protocol: one row per {rows}. Forms: the token recurrence (chunk 1, registered) and the "
              "chunked-parallel form the models use (chunk 64, MemoryConfig's default chunk_size; "
              "memory_scan itself), theta chosen on the same dev task for each depth and form. "
@@ -410,7 +410,7 @@ _ALL: list[Claim] = [
         "backprop, W_t materialized at every token, one mx.compile'd call per chunk; its outer "
         "gradient comes from MLX autodiff, as the chunked form's does.",
         amendments=(Amendment(
-            date=_ISSUE13,
+            date=_RIGOR_AMENDED,
             what="Comparison: the token-by-token side is the fastest token recurrence of the same "
                  "function we have (compiled per chunk with mx.compile, per-token gradients by the "
                  "hand-written rank-one backprop) instead of memory_scan_reference (an uncompiled token "
@@ -670,7 +670,7 @@ _ALL: list[Claim] = [
         "foils. Memory: token recurrence (chunk 1), eta 0.9, alpha 0, theta chosen per depth on a "
         "dev task (8 pairs + 256 filler writes, seeds 90000+), deep memory hidden 2 d_k. One test "
         "row per depth (L_M = 1, 2). SWA, full attention, RetNet and the hybrid are read on the "
-        "same rows. Since the issue #13 amendment also the chunk-64 form and the needles haystack "
+        "same rows. Since the 2026-12-02 amendment also the chunk-64 form and the needles haystack "
         "(rows) and the random haystack (recorded).",
         amendments=(_recall_rows_amendment(
             "memory depth x memory form x judged haystack",
@@ -783,7 +783,7 @@ _ALL: list[Claim] = [
         "(matrix memory, token recurrence, alpha 0). A row whose memory is not alive (see scales) is "
         "inconclusive: a memory that stores nothing cannot show boundedness.",
         amendments=(Amendment(
-            date="2026-11-25",  # commit 4a76f91
+            date="2026-11-25",
             what="Protocol: the first half of the stream, the ratio's denominator, includes the initial "
                  "weights (t = 0) besides the state after each piece; a collapse of the memory to M = 0 "
                  "is recorded as its own value and note. Metric wording, threshold and scales "
@@ -798,7 +798,7 @@ _ALL: list[Claim] = [
             "2 seeds: recall-default row 0.830, 95% CI [0.479, 1.182]; NeuralMemory-initial-gate row "
             "0 +- 0 (the memory collapsed to M = 0); both recorded as supported.",
         ), Amendment(
-            date=_ISSUE13,
+            date=_RIGOR_AMENDED,
             what="Protocol: boundedness is judged only for a memory that is alive. Per seed, at the end "
                  "of the stream, the last 64 writes must change the reads of their own keys by >= 0.01 "
                  "||V|| and the weights must have moved >= 0.01 from their initial value (relative to "
@@ -847,7 +847,7 @@ _ALL: list[Claim] = [
         "smaller alpha) minus alpha = 0, on the evaluation streams. Matrix memory, recall-default "
         "theta and eta.",
         amendments=(Amendment(
-            date=_ISSUE13,
+            date=_RIGOR_AMENDED,
             what="Protocol: the alpha of the grid is chosen on dev streams (the overwrite stream at the "
                  "dev seeds of titans.probes.mixers.DEV_SEEDS, foils from the same seeds) and then "
                  "evaluated on the evaluation streams; before, the best alpha of the grid was chosen "
@@ -1288,7 +1288,7 @@ _ALL += [
 ]
 
 
-# ---------------------------------------------------------------- token-mixer claims (issue 5)
+# ---------------------------------------------------------------- token-mixer claims
 _ALL += [
     Claim(
         id="recall.retnet-fades",
