@@ -580,3 +580,12 @@ def test_scaled(claim, claim_record, scale):
     assert row["verdict"] == R.NOT_REPRODUCED
     at_full = _run(project, "test_scaled.py", "--scale=full", "--claims-report-dir=full")
     at_full.assert_outcomes(failed=1)  # an open question at full scale: a real failure, not hidden
+
+
+def test_markdown_states_the_rule_and_the_seeds():
+    meta = {"generated": "now", "scale": "ci", "exitstatus": 0,
+            "seeds": {"source": "--seeds", "seeds": [3, 4, 5], "claims": ["a", "b"]}}
+    md = R.render_markdown([], meta)
+    assert "`--seeds 3,4,5` replaced the registered seeds of 2 claims" in md
+    assert "95% interval of its mean lies on the threshold's side" in md
+    assert "Seeds: as registered." in R.render_markdown([], {**meta, "seeds": {"source": "registry"}})

@@ -563,16 +563,24 @@ def render_markdown(rows: list[dict[str, Any]], meta: Mapping[str, Any]) -> str:
     if env:
         lines.append("Environment: " + ", ".join(f"{k} `{v}`" for k, v in env.items()))
         lines.append("")
+    seeds = meta.get("seeds") or {}
+    if seeds.get("source") == "--seeds":
+        lines += [f"Seeds: `--seeds {','.join(map(str, seeds.get('seeds', [])))}` replaced the registered seeds "
+                  f"of {len(seeds.get('claims') or [])} claims in this run.", ""]
+    elif seeds:
+        lines += ["Seeds: as registered.", ""]
     lines.append("Claims: " + _counts_text(count_verdicts(claim_rows)))
     if sanity_rows:
         lines.append("")
         lines.append("Sanity checks (counted apart): " + _counts_text(count_verdicts(sanity_rows)))
     lines += [
         "",
-        "*supported* = the test passed against the registered threshold; *not reproduced* = the "
-        "assertion failed (expected failures are `xfail(strict=True)` with their reason); "
-        "*inconclusive* = measured, but the 95% interval straddles the threshold or a compared model "
-        "did not learn (its learning control failed); *error* = "
+        "Decision rule: a claim measured on a sample (seeds, rounds) is *supported* when the 95% "
+        "interval of its mean lies on the threshold's side, *not reproduced* when it lies wholly on the "
+        "other side (expected failures are `xfail(strict=True)` with their mechanism), "
+        "*inconclusive* otherwise, or when a compared model did not learn (its learning control "
+        "failed) or a memory stored nothing; a deterministic quantity (bytes, a structural check) is "
+        "compared directly. *error* = "
         "the test crashed; *not run* = registered in `claims/registry.py` but not executed in this "
         "session. Origin: *paper* = a claim of the paper or its tables, *seed* = the project's "
         "failure cases and reviewer prompts, *harness* = the harness's own controls.",
