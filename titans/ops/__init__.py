@@ -2,36 +2,15 @@
 
 Every fast form has a slow reference beside it (``attention`` / ``blockwise_attention``,
 ``retention_recurrent`` / ``retention_parallel`` / ``retention_chunkwise``,
-``short_conv_reference`` / ``short_conv``) and tests that they agree.
+``short_conv_reference`` / ``short_conv``) and tests that they agree. The memory's op lives in
+``titans.ops.memory`` (re-exported by ``titans``).
 """
 
-from titans.ops.attention import (
-    KVCache,
-    SlidingWindowKVCache,
-    attention,
-    attention_mask,
-    blockwise_attention,
-    masked_attention,
-)
-from titans.ops.conv import short_conv, short_conv_reference
-from titans.ops.retention import (
-    retention_chunkwise,
-    retention_parallel,
-    retention_recurrent,
-    retnet_gammas,
-)
+from titans.ops import attention as _attention
+from titans.ops import conv as _conv
+from titans.ops import retention as _retention
+from titans.ops.attention import *  # noqa: F401,F403  (each module's __all__ is its public API)
+from titans.ops.conv import *  # noqa: F401,F403
+from titans.ops.retention import *  # noqa: F401,F403
 
-__all__ = [
-    "KVCache",
-    "SlidingWindowKVCache",
-    "attention",
-    "attention_mask",
-    "blockwise_attention",
-    "masked_attention",
-    "retention_chunkwise",
-    "retention_parallel",
-    "retention_recurrent",
-    "retnet_gammas",
-    "short_conv",
-    "short_conv_reference",
-]
+__all__ = [*_attention.__all__, *_conv.__all__, *_retention.__all__]

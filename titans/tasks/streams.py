@@ -61,6 +61,13 @@ def _stream_common(d_k, d_v, query_noise, normalize_values) -> tuple[int, int, f
     return d_k, d_v, query_noise, normalize_values
 
 
+def _check_orthogonal_keys(orthogonal_keys, n_pairs: int, d_k: int) -> None:
+    if not isinstance(orthogonal_keys, bool):
+        raise TypeError(f"orthogonal_keys must be a bool, got {orthogonal_keys!r}")
+    if orthogonal_keys and n_pairs > d_k:
+        raise ValueError(f"n_pairs={n_pairs} orthogonal keys need d_k >= n_pairs, got d_k={d_k}")
+
+
 def _haystack_kv(rng, kind: str, length: int, d_k: int, d_v: int, n_filler: int, normalize: bool):
     """``length`` haystack writes: a repeated ``n_filler`` cycle, or fresh random pairs."""
     if kind == "filler":
@@ -170,10 +177,7 @@ def kv_stream_pairs(
     n_queries = n_pairs if n_queries is None else _pos_int("n_queries", n_queries)
     if n_queries > n_pairs:
         raise ValueError(f"n_queries={n_queries} exceeds n_pairs={n_pairs}")
-    if not isinstance(orthogonal_keys, bool):
-        raise TypeError(f"orthogonal_keys must be a bool, got {orthogonal_keys!r}")
-    if orthogonal_keys and n_pairs > d_k:
-        raise ValueError(f"n_pairs={n_pairs} orthogonal keys need d_k >= n_pairs, got d_k={d_k}")
+    _check_orthogonal_keys(orthogonal_keys, n_pairs, d_k)
     rng = np.random.default_rng(seed)
     keys = _orthonormal_rows(rng, n_pairs, d_k) if orthogonal_keys else _unit_rows(rng, n_pairs, d_k)
     values = _value_rows(rng, n_pairs, d_v, normalize_values)
@@ -225,10 +229,7 @@ def kv_stream_rebinding(
     n_filler = _pos_int("n_filler", n_filler)
     if n_rebinds > n_pairs:
         raise ValueError(f"n_rebinds={n_rebinds} exceeds n_pairs={n_pairs}")
-    if not isinstance(orthogonal_keys, bool):
-        raise TypeError(f"orthogonal_keys must be a bool, got {orthogonal_keys!r}")
-    if orthogonal_keys and n_pairs > d_k:
-        raise ValueError(f"n_pairs={n_pairs} orthogonal keys need d_k >= n_pairs, got d_k={d_k}")
+    _check_orthogonal_keys(orthogonal_keys, n_pairs, d_k)
     N, R = n_pairs, n_rebinds
     rng = np.random.default_rng(seed)
     keys = _orthonormal_rows(rng, N, d_k) if orthogonal_keys else _unit_rows(rng, N, d_k)
