@@ -283,6 +283,10 @@ def test_report_rows_and_verdicts(project: pytest.Pytester):
     props = [(p.get("name"), p.get("value")) for p in case.iter("property")]
     assert ("claim_id", "fake.pass") in props and ("claim_scale", "ci") in props
     assert [json.loads(v)["name"] for k, v in props if k == "claim_value"] == ["score", "secondary"]
+    verdicts = {c.get("name"): [p.get("value") for p in c.iter("property") if p.get("name") == "claim_verdict"]
+                for c in suite.iter("testcase")}
+    for test, (verdict, _) in EXPECTED.items():  # one verdict property per claim test, inconclusive included
+        assert verdicts[test] == [verdict], test
 
 
 def test_scale_full_runs_slow_tests_and_reaches_the_fixture(project: pytest.Pytester):

@@ -410,8 +410,13 @@ class ClaimsSession:
         seeds, replaced = override
         return {"source": "--seeds", "seeds": seeds, "claims": replaced}
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        self.collector.add(report)
+        """Collect claim reports; after the last phase, record the row's verdict (``claim_verdict``:
+        supported, not reproduced, inconclusive, ...) as a property, before JUnit XML reads them."""
+        result = self.collector.add(report)
+        if result is not None and report.when == "teardown":
+            report.user_properties.append((_report.P_VERDICT, result.verdict))
 
     def _finalize(self) -> list[dict[str, Any]]:
         if self.rows is None:

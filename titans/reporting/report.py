@@ -36,6 +36,7 @@ P_SEEDS = "claim_seeds"
 P_CURVE = "claim_curve"
 P_NOTE = "claim_note"
 P_EXCEPTION = "claim_exception"
+P_VERDICT = "claim_verdict"  # set by the plugin after a claim test's last phase (JUnit XML)
 
 SUPPORTED = "supported"
 NOT_REPRODUCED = "not reproduced"
