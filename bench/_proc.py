@@ -12,6 +12,7 @@ does not see them) and MLX's through its own allocator; RSS sees both alike.
 
 from __future__ import annotations
 
+import json
 import re
 
 KIB = 1024
@@ -60,3 +61,10 @@ class PeakRSS:
     def record(self) -> dict:
         return dict(rss_before_bytes=self.before, rss_peak_bytes=self.peak, rss_after_bytes=self.after,
                     rss_working_bytes=self.working, rss_peak_reset=self.reset)
+
+
+def run_worker(measure, argv) -> None:
+    """A worker's entry point: ``argv[1]`` is the JSON spec, the result goes to the file ``argv[2]``."""
+    result = measure(json.loads(argv[1]))
+    with open(argv[2], "w") as f:
+        json.dump(result, f)

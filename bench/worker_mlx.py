@@ -14,7 +14,6 @@ allocations), then ``repeats`` timed calls on ``seq_len`` tokens, each evaluated
 
 import titans  # noqa: I001  first: gives MLX a fast BLAS on Linux (titans._blas)
 
-import json
 import math
 import platform
 import sys
@@ -25,9 +24,9 @@ import mlx.core as mx
 from mlx.utils import tree_flatten
 
 try:
-    from _proc import PeakRSS  # run as a script: bench/ is its directory, hence on sys.path
+    from _proc import PeakRSS, run_worker  # run as a script: bench/ is its directory, hence on sys.path
 except ImportError:  # imported as bench.worker_mlx (tests)
-    from bench._proc import PeakRSS
+    from bench._proc import PeakRSS, run_worker
 
 from titans.layers.neural_memory import MemoryConfig, NeuralMemory
 from titans.models import create_model
@@ -147,12 +146,5 @@ def measure(spec: dict) -> dict:
     return result
 
 
-def main(argv):
-    spec = json.loads(argv[1])
-    result = measure(spec)
-    with open(argv[2], "w") as f:
-        json.dump(result, f)
-
-
 if __name__ == "__main__":
-    main(sys.argv)
+    run_worker(measure, sys.argv)

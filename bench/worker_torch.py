@@ -11,7 +11,6 @@ calls on ``seq_len`` tokens. Peak memory: resident set size (``_proc.PeakRSS``, 
 after the warm-up), since ``tracemalloc`` does not see torch's allocations.
 """
 
-import json
 import platform
 import sys
 import time
@@ -19,7 +18,7 @@ from importlib.metadata import version
 
 import torch
 
-from _proc import PeakRSS  # bench/ is this script's directory, hence on sys.path
+from _proc import PeakRSS, run_worker  # bench/ is this script's directory, hence on sys.path
 
 
 def _build(kind: str, config: dict, seq_len: int, seed: int, batch: int):
@@ -80,12 +79,5 @@ def measure(spec: dict) -> dict:
     )
 
 
-def main(argv):
-    spec = json.loads(argv[1])
-    result = measure(spec)
-    with open(argv[2], "w") as f:
-        json.dump(result, f)
-
-
 if __name__ == "__main__":
-    main(sys.argv)
+    run_worker(measure, sys.argv)
