@@ -314,7 +314,7 @@ _RIGOR_AMENDED = "2026-12-02"  # seeds, vacuous passes, harder headline protocol
 
 
 def _seeds_amendment(ci_before: list, full_before: list, ci_after: list, full_after: list, before: str) -> Amendment:
-    """Issue #13: at least 3 seeds at CI scale (5 at full)."""
+    """The amendment that gives a claim at least 3 seeds at CI scale (5 at full)."""
     return Amendment(
         date=_RIGOR_AMENDED,
         what=f"Seeds: CI from {ci_before} to {ci_after}, full from {full_before} to {full_after}. Metric, "
@@ -326,7 +326,7 @@ def _seeds_amendment(ci_before: list, full_before: list, ci_after: list, full_af
 
 
 def _recall_rows_amendment(rows: str, before: str) -> Amendment:
-    """Issue #13: the far-pointer headline claims on three haystacks and in both memory forms."""
+    """The amendment that runs the far-pointer headline claims on three haystacks and in both memory forms."""
     return Amendment(
         date=_RIGOR_AMENDED,
         what=f"Protocol: one row per {rows}. Forms: the token recurrence (chunk 1, registered) and the "
@@ -339,7 +339,7 @@ def _recall_rows_amendment(rows: str, before: str) -> Amendment:
              "follow the needle than a d_k = 32 memory can hold (recall.random-haystack-capacity's "
              "question). A row's needle is the same on every haystack (paired). The registered rows "
              "(filler, token recurrence) are computed exactly as before. Threshold unchanged.",
-        why="Issue #13: the headline recall claims were measured on one easy haystack (4 repeated "
+        why="The headline recall claims were measured on one easy haystack (4 repeated "
             "pairs) and only in the token recurrence, which the models do not run (they use the "
             "chunked form with chunk 64). Disclosure: the needles and random haystacks and the "
             "chunk-64 form were run at these settings (16 distractors = d_k/2, chosen beforehand) "

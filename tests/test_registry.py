@@ -205,7 +205,7 @@ def test_past_amendments_are_recorded():
 
 
 def test_every_seeded_claim_runs_at_least_three_seeds_at_ci():
-    """Issue #13: a claim that takes seeds runs >= 3 at CI scale (an interval needs them) and no
+    """A claim that takes seeds runs >= 3 at CI scale (an interval needs them) and no
     fewer at full scale."""
     few = {cid: c.scales["ci"]["seeds"] for cid, c in CLAIMS.items()
            if "seeds" in c.scales["ci"] and len(c.scales["ci"]["seeds"]) < 3}
