@@ -1,4 +1,4 @@
-"""Gates of the Titans memory (issue 5): forgetting α, momentum η, θ scale, and the sensitivity to
+"""Gates of the Titans memory: forgetting α, momentum η, θ scale, and the sensitivity to
 memory width, α and chunk (refresh) size. Read-outs and decoding: ``titans/probes/mixers.py``.
 
 Overwrite stream (``gating.forgetting-helps``, ``gating.momentum-helps``; registry notes)
