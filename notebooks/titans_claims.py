@@ -267,15 +267,14 @@ def _(
     _chosen = list(mixer_picker.value) if live else []
     _depths = sorted({int(_m.split("L_M=")[1][0]) for _m in _chosen if "L_M=" in _m})
     _distances = sorted({int(_x) for _x in np.geomspace(1, _T - 1, 9).round()})
-    experiment = {}
+    experiment = None  # the result of recall_vs_distance, for every chosen mixer
     if _chosen:
-        _res = mixers.recall_vs_distance(
+        experiment = _res = mixers.recall_vs_distance(
             _T, _distances, d_k=32, seeds=(0, 1, 2), haystack=haystack_picker.value,
             specs=mixers.recall_specs(32, _depths),
             mixers=[_m for _m in _chosen if not _m.startswith("memory")],
             windows={"SWA": int(window_slider.value), "hybrid": int(window_slider.value)},
         )
-        experiment = {_m: _res for _m in _chosen}
     _curves = []
     for _name in _chosen:
         _meta = {"xlabel": "distance (writes between needle and query)", "ylabel": "recall (nearest candidate)",
