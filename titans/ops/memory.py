@@ -151,8 +151,9 @@ def _forward_backward(weights, k: mx.array, v: mx.array, normalize_output: bool 
 # --------------------------------------------------------------------------------------------
 
 
-def _segment_products(x: mx.array) -> mx.array:
-    """``P[..., t, s] = Π_{j=s+1}^{t} x_j`` for ``t ≥ s`` and 0 above the diagonal."""
+def _segment_products_reference(x: mx.array) -> mx.array:
+    """``P[..., t, s] = Π_{j=s+1}^{t} x_j`` for ``t ≥ s`` and 0 above the diagonal (autodiff
+    through ``mx.cumprod``; the definition ``_segment_products`` is tested against)."""
     b = x.shape[-1]
     idx = mx.arange(b)
     after = (idx[None, :] > idx[:, None]).astype(x.dtype)  # [s, j]: j > s
@@ -161,6 +162,24 @@ def _segment_products(x: mx.array) -> mx.array:
     factors = x[..., None, :] * after + upto  # x_j where j > s, else 1
     prods = _mT(mx.cumprod(factors, axis=-1))  # [t, s] = Π_{s<j≤t} x_j
     return prods * upto  # [t, s]: zero above the diagonal (s > t)
+
+
+@mx.custom_function
+def _segment_products(x: mx.array) -> mx.array:
+    """``_segment_products_reference`` with a hand-written, division-free gradient."""
+    return _segment_products_reference(x)
+
+
+@_segment_products.vjp
+def _segment_products_vjp(primals, cotangent, output):
+    """``∂/∂x_j = Σ_{s<j≤t} C[t, s] P[j−1, s] P[t, j]``: the product without ``x_j`` splits at
+    ``j`` into ``P[j−1, s]`` and ``P[t, j]``, so no division (the gates may be 0). With
+    ``D = Cᵀ P`` this is the diagonal of ``P_shift D`` (``P_shift[j] = P[j − 1]``): one batched
+    matmul instead of the backward pass of a cumulative product over the ``(b, b)`` factors."""
+    P, C = output[0] if isinstance(output, (list, tuple)) else output, cotangent
+    C = C[0] if isinstance(C, (list, tuple)) else C
+    shifted = mx.concatenate([mx.zeros_like(P[..., :1, :]), P[..., :-1, :]], axis=-2)  # [j, s] = P[j−1, s]
+    return (mx.sum(shifted * _mT(_mT(C) @ P), axis=-1),)
 
 
 def chunk_coefficients(lr: mx.array, momentum: mx.array, decay: mx.array):
