@@ -40,6 +40,8 @@ class TrainingRun:
     eval_lengths: tuple = ()
     eval_examples: int = 256
     curve_every: int = 0
+    stop_accuracy: float | None = None
+    stop_patience: int = 2
 
     @classmethod
     def make(cls, *, task_options: dict | None = None, model_options: dict | None = None, **fields) -> TrainingRun:
@@ -54,6 +56,7 @@ class TrainingRun:
             task_options=json.loads(self.task_options), seq_len=self.seq_len, batch_size=self.batch_size,
             steps=self.steps, lr=self.lr, warmup=min(self.warmup, self.steps // 2), seed=self.seed,
             log_every=10**9, curve_every=self.curve_every, eval_examples=self.eval_examples,
+            stop_accuracy=self.stop_accuracy, stop_patience=self.stop_patience,
         )
 
 
@@ -62,7 +65,8 @@ class TrainingOutcome:
     """What one run measured. ``accuracy`` maps each evaluation length to the exact-match accuracy
     on evaluation data (seed ``run.seed``); ``validation`` is the accuracy at the training length
     on validation data (seed ``run.seed + VALIDATION_SEED_OFFSET``), for model selection; both are
-    NaN for a diverged run. ``curve`` is ``[(step, validation accuracy)]``."""
+    NaN for a diverged run. ``curve`` is ``[(step, validation accuracy)]``; ``stopped_early``: the
+    run met its stopping rule (``TrainingRun.stop_accuracy``) before its last step."""
 
     run: TrainingRun
     diverged: bool
@@ -74,6 +78,7 @@ class TrainingOutcome:
     tokens_per_s: float = float("nan")
     seconds: float = float("nan")
     parameters: int = 0
+    stopped_early: bool = False
 
     def accuracy_at(self, length: int) -> float:
         return self.accuracy.get(length, float("nan"))
@@ -101,6 +106,7 @@ def train_and_evaluate(run: TrainingRun) -> TrainingOutcome:
         run=run, diverged=result.diverged, steps_done=len(result.losses), losses=tuple(result.losses),
         curve=tuple(result.curve), validation=validation, accuracy=accuracy, tokens_per_s=result.tokens_per_s,
         seconds=time.perf_counter() - start, parameters=model.num_parameters(embeddings=False),
+        stopped_early=result.stopped_early,
     )
 
 

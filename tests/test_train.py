@@ -168,6 +168,30 @@ def test_learning_curve_is_recorded_on_held_out_data():
     assert len(result.accuracies) == len(result.losses) == 10
 
 
+def test_stopping_rule_stops_once_the_curve_has_reached_the_bar():
+    """A run stops at the first curve point where the last ``stop_patience`` points all reach
+    ``stop_accuracy``, and trains every step when they never do."""
+    base = {**FAST, "steps": 40, "curve_every": 5, "eval_examples": 32}
+    _, full = T.train(T.TrainConfig(**base), log=None)
+    low = min(acc for _, acc in full.curve[1:])  # a bar that the first two points reach
+    _, stopped = T.train(T.TrainConfig(**base, stop_accuracy=max(low, 1e-6), stop_patience=2), log=None)
+    first = next(i for i in range(1, len(full.curve)) if min(full.curve[i - 1][1], full.curve[i][1]) >= max(low, 1e-6))
+    assert stopped.stopped_early and stopped.curve == full.curve[: first + 1]
+    assert len(stopped.losses) == stopped.curve[-1][0] and stopped.losses == full.losses[: len(stopped.losses)]
+    _, never = T.train(T.TrainConfig(**base, stop_accuracy=1.0, stop_patience=len(full.curve) + 1), log=None)
+    assert not never.stopped_early and len(never.losses) == 40
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"stop_accuracy": 1.5, "curve_every": 5}, "stop_accuracy"),
+    ({"stop_accuracy": 0.9}, "curve_every"),
+    ({"stop_accuracy": 0.9, "curve_every": 5, "stop_patience": 0}, "stop_patience"),
+])
+def test_bad_stopping_rule(options, message):
+    with pytest.raises(ValueError, match=message):
+        T.TrainConfig(**{**FAST, **options})
+
+
 def test_parallel_trained_runs_equal_serial_ones():
     """``claims.training.run_trainings``: worker processes give the outcomes a serial run gives, and
     outcomes are cached for the session."""

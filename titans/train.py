@@ -46,7 +46,9 @@ class TrainConfig:
 
     ``sync_every``: steps between host reads of the loss (divergence is found at most that late);
     ``curve_every``: steps between validation-accuracy points of the learning curve (0: none),
-    on ``eval_examples`` held-out sequences; ``compile``: compile the training step."""
+    on ``eval_examples`` held-out sequences; ``compile``: compile the training step.
+    ``stop_accuracy``: stop once the last ``stop_patience`` points of the learning curve all reach
+    this validation accuracy (None: always train ``steps`` steps; needs ``curve_every``)."""
 
     model: str = "transformer"
     size: str = "tiny"
@@ -67,6 +69,8 @@ class TrainConfig:
     curve_every: int = 0
     eval_examples: int = 256
     compile: bool = True
+    stop_accuracy: float | None = None
+    stop_patience: int = 2
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -74,6 +78,13 @@ class TrainConfig:
         for name in ("seq_len", "batch_size", "steps", "log_every", "sync_every", "eval_examples"):
             _checks.positive_int(name, getattr(self, name))
         _checks.nonnegative_int("curve_every", self.curve_every)
+        _checks.positive_int("stop_patience", self.stop_patience)
+        if self.stop_accuracy is not None:
+            value = self.stop_accuracy
+            if isinstance(value, bool) or not (isinstance(value, (int, float)) and 0 < value <= 1):
+                raise ValueError(f"stop_accuracy must be None or lie in (0, 1], got {value!r}")
+            if not self.curve_every:
+                raise ValueError("stop_accuracy needs curve_every > 0 (it stops on the learning curve)")
         if not isinstance(self.compile, bool):
             raise TypeError(f"compile must be a bool, got {self.compile!r}")
         _checks.nonnegative_int("warmup", self.warmup)
@@ -125,8 +136,9 @@ def schedule(config: TrainConfig):
 
 @dataclass
 class TrainResult:
-    """``losses`` and ``accuracies`` per step on the training batches; ``curve`` is
-    ``[(step, validation accuracy)]`` every ``config.curve_every`` steps (empty if 0)."""
+    """``losses`` and ``accuracies`` per step on the training batches (one per step trained);
+    ``curve`` is ``[(step, validation accuracy)]`` every ``config.curve_every`` steps (empty if 0);
+    ``stopped_early``: the run reached ``config.stop_accuracy`` before ``config.steps``."""
 
     config: TrainConfig
     losses: list
@@ -136,6 +148,7 @@ class TrainResult:
     seconds: float
     tokens_per_s: float
     diverged: bool
+    stopped_early: bool = False
 
 
 def make_step(model, optimizer, grad_clip: float, *, compiled: bool = True):
@@ -176,7 +189,7 @@ def train(config: TrainConfig, *, model=None, log=sys.stderr) -> tuple[nn.Module
         validation = task_batch(config.task, config.eval_examples, config.seq_len,
                                 _data_seed(config.seed + CURVE_SEED_OFFSET, 0, "eval"), **config.task_options)
     losses, accuracies, curve, pending = [], [], [], []
-    diverged, tokens_seen, start = False, 0, time.perf_counter()
+    diverged, stopped_early, tokens_seen, start = False, False, 0, time.perf_counter()
     vocab = model.args.vocab_size
 
     def sync() -> bool:
@@ -211,15 +224,24 @@ def train(config: TrainConfig, *, model=None, log=sys.stderr) -> tuple[nn.Module
                 break
         if curve_due:
             curve.append((step + 1, batch_accuracy(model, validation)))
+            recent = curve[-config.stop_patience:]
+            if (config.stop_accuracy is not None and not last and len(recent) == config.stop_patience
+                    and all(acc >= config.stop_accuracy for _, acc in recent)):
+                stopped_early = True
+                if log is not None:
+                    print(f"[train {config.model}] step {step + 1}: validation accuracy >= {config.stop_accuracy:g} "
+                          f"at the last {config.stop_patience} curve points; stopping", file=log)
         if log_due:
             elapsed = time.perf_counter() - start
             print(f"[train {config.model}/{config.task} lr={config.lr:g}] step {step + 1}/{config.steps} "
                   f"loss {losses[-1]:.3f} acc {accuracies[-1]:.3f} {tokens_seen / elapsed:,.0f} tok/s",
                   file=log, flush=True)
+        if stopped_early:
+            break
     seconds = time.perf_counter() - start
     tail = losses[-max(1, len(losses) // 10):]
     return model, TrainResult(config, losses, accuracies, curve, float(np.mean(tail)), seconds,
-                              tokens_seen / seconds, diverged)
+                              tokens_seen / seconds, diverged, stopped_early)
 
 
 def _predict(model, batch: tasks.TaskBatch):
@@ -345,6 +367,11 @@ def main(argv=None) -> int:
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--warmup", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--stop-accuracy", type=float, default=None,
+                        help="stop once the learning curve (every --curve-every steps) reaches this validation "
+                             "accuracy at --stop-patience consecutive points")
+    parser.add_argument("--curve-every", type=int, default=0)
+    parser.add_argument("--stop-patience", type=int, default=2)
     parser.add_argument("--log-every", type=int, default=50)
     parser.add_argument("--eval-lengths", type=_lengths, default=[], help="comma-separated lengths to evaluate at")
     parser.add_argument("--save", default=None, help="checkpoint path (.safetensors)")
@@ -363,6 +390,7 @@ def main(argv=None) -> int:
             model=args.model, size=args.size, model_options=model_options, task=args.task,
             task_options=task_options, seq_len=args.seq_len, batch_size=args.batch_size,
             steps=args.steps, lr=args.lr, warmup=args.warmup, seed=args.seed, log_every=args.log_every,
+            curve_every=args.curve_every, stop_accuracy=args.stop_accuracy, stop_patience=args.stop_patience,
         )
         # Bad task options (or lengths the task cannot fill) fail here, not after training.
         task_batch(config.task, config.batch_size, config.seq_len, 0, **config.task_options)
@@ -375,7 +403,7 @@ def main(argv=None) -> int:
         parser.error(str(error))
     model, result = train(config)
     print(json.dumps({"final_loss": result.final_loss, "tokens_per_s": round(result.tokens_per_s),
-                      "diverged": result.diverged}))
+                      "diverged": result.diverged, "steps": len(result.losses), "curve": result.curve}))
     for length in args.eval_lengths:
         accuracy = evaluate(model, config.task, seq_len=length, seed=config.seed, **config.task_options)["accuracy"]
         print(json.dumps({"eval_seq_len": length, "accuracy": accuracy}))
