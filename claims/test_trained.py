@@ -89,7 +89,8 @@ def _train_selected_runs_together(request):
     first, so that no worker idles between experiments (each test then reads its runs from the
     session cache; what it measures is unchanged)."""
     scale = request.config.getoption("scale")
-    selected = {item.originalname for item in request.session.items if item.module is request.module}
+    selected = {getattr(item, "originalname", item.name) for item in request.session.items
+                if getattr(item, "module", None) is request.module}
     runs = []
     if selected & {"test_model_learns_in_window_recall", "test_titans_close_to_transformer_at_moderate_length",
                    "test_titans_advantage_beyond_the_window"}:

@@ -230,7 +230,7 @@ def train(config: TrainConfig, *, model=None, log=sys.stderr) -> tuple[nn.Module
                 stopped_early = True
                 if log is not None:
                     print(f"[train {config.model}] step {step + 1}: validation accuracy >= {config.stop_accuracy:g} "
-                          f"at the last {config.stop_patience} curve points; stopping", file=log)
+                          f"at the last {config.stop_patience} curve points; stopping", file=log, flush=True)
         if log_due:
             elapsed = time.perf_counter() - start
             print(f"[train {config.model}/{config.task} lr={config.lr:g}] step {step + 1}/{config.steps} "
@@ -370,7 +370,8 @@ def main(argv=None) -> int:
     parser.add_argument("--stop-accuracy", type=float, default=None,
                         help="stop once the learning curve (every --curve-every steps) reaches this validation "
                              "accuracy at --stop-patience consecutive points")
-    parser.add_argument("--curve-every", type=int, default=0)
+    parser.add_argument("--curve-every", type=int, default=0,
+                        help="steps between points of the learning curve (validation accuracy); 0: none")
     parser.add_argument("--stop-patience", type=int, default=2)
     parser.add_argument("--log-every", type=int, default=50)
     parser.add_argument("--eval-lengths", type=_lengths, default=[], help="comma-separated lengths to evaluate at")
@@ -403,7 +404,8 @@ def main(argv=None) -> int:
         parser.error(str(error))
     model, result = train(config)
     print(json.dumps({"final_loss": result.final_loss, "tokens_per_s": round(result.tokens_per_s),
-                      "diverged": result.diverged, "steps": len(result.losses), "curve": result.curve}))
+                      "diverged": result.diverged, "steps": len(result.losses), "stopped_early": result.stopped_early,
+                      "curve": result.curve}))
     for length in args.eval_lengths:
         accuracy = evaluate(model, config.task, seq_len=length, seed=config.seed, **config.task_options)["accuracy"]
         print(json.dumps({"eval_seq_len": length, "accuracy": accuracy}))
