@@ -80,8 +80,6 @@ MECHANISMS = {
 }
 
 
-
-
 CHUNK_FORMS = {1: "token recurrence", 64: "chunk 64"}
 
 
@@ -105,7 +103,7 @@ def haystack_run(scale: str, haystack: str) -> dict:
     chunks = sorted(set(fp["chunks"]) | set(hyb["chunks"]))
     specs = M.recall_specs(d_k, chunks=chunks)
     windows = {"SWA": swa["window"], "hybrid": hyb["window"]}
-    mixers = [f"hybrid ({name[len('memory '):]})" for name in specs]
+    mixers = [M.hybrid_name(name) for name in specs]
     if haystack == "filler":
         mixers = ["attention", "SWA", "RetNet"] + mixers
     options = {"n_needles_distractor": fp["n_distractors"]} if haystack == "needles" else {}
@@ -211,13 +209,17 @@ def _row_marks(chunk: int, haystack: str) -> list:
     return []
 
 
-def _fp_rows():
+def _rows(depths):
+    """Parameters ``(depth, chunk, haystack)`` (``depths`` = None: ``(chunk, haystack)``) over the
+    memory forms and the judged haystacks, each with its CI-scale marker."""
     rows = []
-    for depth in (1, 2):
+    for depth in depths or (None,):
         for chunk, form in CHUNK_FORMS.items():
             for hay in ("filler", "needles"):
-                rows.append(pytest.param(depth, chunk, hay, marks=_row_marks(chunk, hay),
-                                         id=f"L_M={depth}-{form.replace(' ', '-')}-{hay}"))
+                values = (chunk, hay) if depth is None else (depth, chunk, hay)
+                prefix = "" if depth is None else f"L_M={depth}-"
+                rows.append(pytest.param(*values, marks=_row_marks(chunk, hay),
+                                         id=f"{prefix}{form.replace(' ', '-')}-{hay}"))
     return rows
 
 
@@ -227,7 +229,7 @@ def _fp_rows():
 
 
 @pytest.mark.claim(FP)
-@pytest.mark.parametrize("depth, chunk, haystack", _fp_rows())
+@pytest.mark.parametrize("depth, chunk, haystack", _rows(depths=(1, 2)))
 def test_far_pointer_titans(depth, chunk, haystack, claim, claim_record, scale):
     cfg = claim.scales[scale]
     if depth not in cfg["depths"] or chunk not in cfg["chunks"] or haystack not in cfg["haystacks"]:
@@ -287,16 +289,8 @@ def test_swa_beyond_window(claim, claim_record, scale):
 # --------------------------------------------------------------------------------------------
 
 
-def _hybrid_rows():
-    rows = []
-    for chunk, form in CHUNK_FORMS.items():
-        for hay in ("filler", "needles"):
-            rows.append(pytest.param(chunk, hay, marks=_row_marks(chunk, hay), id=f"{form.replace(' ', '-')}-{hay}"))
-    return rows
-
-
 @pytest.mark.claim(HYB)
-@pytest.mark.parametrize("chunk, haystack", _hybrid_rows())
+@pytest.mark.parametrize("chunk, haystack", _rows(depths=None))
 def test_long_context_recall_hybrid(chunk, haystack, claim, claim_record, scale):
     cfg = claim.scales[scale]
     if chunk not in cfg["chunks"] or haystack not in cfg["haystacks"]:
@@ -304,7 +298,7 @@ def test_long_context_recall_hybrid(chunk, haystack, claim, claim_record, scale)
     run = haystack_run(scale, haystack)
     window = cfg["window"]
     memory = M.memory_name(2, chunk)
-    name, name1 = f"hybrid ({memory[len('memory '):]})", f"hybrid ({M.memory_name(1, chunk)[len('memory '):]})"
+    name, name1 = M.hybrid_name(memory), M.hybrid_name(M.memory_name(1, chunk))
     cells_of = lambda r: [c for c in _grid(r, name, cfg["distances"]) if c[1] > window]  # noqa: E731
     cells = cells_of(run)
     sanity(cells, "no registered distance beyond the window was read")

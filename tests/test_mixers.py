@@ -90,6 +90,9 @@ def test_recall_vs_distance_chunked_memories_hybrids_and_stream_options():
     specs = M.recall_specs(16, depths=(1,), chunks=(1, 16))
     assert list(specs) == ["memory L_M=1", "memory L_M=1, chunk 16"] == [M.memory_name(1), M.memory_name(1, 16)]
     assert specs["memory L_M=1, chunk 16"].chunk == 16
+    assert M.hybrid_name(M.memory_name(1, 16)) == "hybrid (L_M=1, chunk 16)"
+    with pytest.raises(ValueError, match="memory"):
+        M.hybrid_name("L_M=1")
     kw = dict(d_k=16, seeds=(0,), trials=2, specs=specs, mixers=("hybrid (L_M=1, chunk 16)",), windows={"hybrid": 64})
     res = M.recall_vs_distance(256, [1, 16, 200], haystack="needles", stream_options={"n_needles_distractor": 4}, **kw)
     assert set(res["checks"]) == {"memory L_M=1"}  # a chunked memory is read from memory_scan itself

@@ -117,6 +117,7 @@ __all__ = [
     "decode",
     "first_below",
     "foils",
+    "hybrid_name",
     "hybrid_reads",
     "init_weights",
     "largest_passing_any",
@@ -688,9 +689,9 @@ def check_retention_against_ops(keys: np.ndarray, values: np.ndarray, queries: n
 # Recall vs distance: the experiment of the recall claims and of the notebook
 # --------------------------------------------------------------------------------------------
 
-# Mixer names understood by read_and_score besides the memory specs' own names (and any "hybrid (<x>)"
-# whose memory "memory <x>" is in the specs, e.g. "hybrid (L_M=2, chunk 64)").
-ATTENTION_MIXERS = ("attention", "SWA", "RetNet", "hybrid (L_M=1)", "hybrid (L_M=2)")
+# Mixer names understood by read_and_score besides the memory specs' own names and the hybrids
+# (``hybrid_name(memory)`` for a memory of the specs, e.g. "hybrid (L_M=2, chunk 64)").
+ATTENTION_MIXERS = ("attention", "SWA", "RetNet")
 
 
 def memory_name(depth: int, chunk: int = 1) -> str:
@@ -725,8 +726,15 @@ def score_reads(reads: np.ndarray, streams, read_at, row_seeds, candidates, *, r
     return hits, chance
 
 
+def hybrid_name(memory: str) -> str:
+    """The MAC-style hybrid mixer of a recall memory: ``"memory <x>"`` -> ``"hybrid (<x>)"``."""
+    if not memory.startswith("memory ") or len(memory) == len("memory "):
+        raise ValueError(f"memory must be a recall memory's name 'memory <x>' (memory_name), got {memory!r}")
+    return f"hybrid ({memory[len('memory '):]})"
+
+
 def _hybrid_memory(name: str) -> str | None:
-    """``"memory <x>"`` for a hybrid mixer named ``"hybrid (<x>)"``, else None."""
+    """``"memory <x>"`` for a hybrid mixer named ``"hybrid (<x>)"`` (inverse of :func:`hybrid_name`), else None."""
     if name.startswith("hybrid (") and name.endswith(")") and len(name) > len("hybrid ()"):
         return "memory " + name[len("hybrid (") : -1]
     return None
@@ -735,8 +743,8 @@ def _hybrid_memory(name: str) -> str | None:
 def read_and_score(streams, row_seeds, read_at, *, length: int, windows: dict, specs: dict, mixers,
                    nonfinite: dict | None = None) -> dict:
     """``{mixer: (hits, chance)}`` of every memory in ``specs`` and every mixer of ``mixers`` (names
-    of :data:`ATTENTION_MIXERS`, or ``"hybrid (<x>)"`` for the hybrid with the memory
-    ``"memory <x>"`` of ``specs``, e.g. ``"hybrid (L_M=2, chunk 64)"``; ``windows["SWA"]`` and
+    of :data:`ATTENTION_MIXERS`, or :func:`hybrid_name` of a memory of ``specs``, e.g.
+    ``"hybrid (L_M=2, chunk 64)"``; ``windows["SWA"]`` and
     ``windows["hybrid"]`` are their windows) on a group of streams read at steps ``read_at``.
     Attention uses the QKNorm temperature of a ``length``-token context. A dict passed as
     ``nonfinite`` receives, per memory, whether each read-out (rows, reads) is non-finite (a
