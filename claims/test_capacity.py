@@ -47,8 +47,6 @@ MECHANISMS = {
 }
 
 
-
-
 @functools.lru_cache(maxsize=None)
 def fit_recall(d_k: int, n: int, depth: int, hidden: int, passes: int, thetas: tuple, seeds: tuple) -> np.ndarray:
     """Recall (len(thetas), len(seeds)) of ``n`` pairs after ``passes`` passes."""

@@ -52,8 +52,6 @@ MECHANISMS = {
 }
 
 
-
-
 def _conditions(spec: M.MemorySpec, alphas) -> dict[str, dict]:
     c = {f"α={a:g}": dict(alpha=a, eta=spec.eta, theta=spec.theta) for a in [0.0] + list(alphas)}
     c["η=0"] = dict(alpha=0.0, eta=0.0, theta=spec.theta)

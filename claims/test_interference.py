@@ -36,7 +36,6 @@ UNTOUCHED, INTERFERENCE = "interference.persistent-untouched", "failure.interfer
 DISTRACTOR_GRID = (0, 8, 16, 32, 64, 128, 256)
 
 
-
 # --------------------------------------------------------------------------------------------
 # interference.persistent-untouched
 # --------------------------------------------------------------------------------------------

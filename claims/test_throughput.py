@@ -73,7 +73,6 @@ MiB = 2**20
 LENGTH_LABEL = "sequence length (tokens)"
 
 
-
 # ---------------------------------------------------------------------------------------------
 # Parametrization from the registry and --scale
 # ---------------------------------------------------------------------------------------------
@@ -99,7 +98,6 @@ def forward_cases(scale: str) -> list[tuple[str, int]]:
         for m in models:
             lengths[m].update(_lengths(claim_id, scale))
     return [(m, L) for m in MODELS for L in sorted(lengths[m])]
-
 
 
 def pytest_generate_tests(metafunc):
