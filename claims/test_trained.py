@@ -318,8 +318,9 @@ ABLATIONS = {
 def test_ablation_costs_accuracy(component, claim, claim_record, scale):
     """Table 5 direction: removing a component of the LMM raises its final training loss (every
     run trains all its steps: losses are compared at the same step count)."""
-    full = protocol_runs(scale, models=("lmm",), stopping=False)["lmm"]
-    ablated = protocol_runs(scale, models=("lmm",), model_options=ABLATIONS[component], stopping=False)["lmm"]
+    stopping = claim.scales[scale].get("stop_accuracy") is not None  # the registry switches it off
+    full = protocol_runs(scale, models=("lmm",), stopping=stopping)["lmm"]
+    ablated = protocol_runs(scale, models=("lmm",), model_options=ABLATIONS[component], stopping=stopping)["lmm"]
     summary = mean_ci([_final_loss(a) - _final_loss(f) for a, f in zip(ablated, full)])
     claim_record.value("loss_ablated_minus_full", summary, unit="nats/token")
     claim_record.seeds([r.run.seed for r in full])
