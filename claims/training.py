@@ -78,7 +78,10 @@ class TrainingOutcome:
     tokens_per_s: float = float("nan")
     seconds: float = float("nan")
     parameters: int = 0
-    stopped_early: bool = False
+
+    @property
+    def stopped_early(self) -> bool:
+        return not self.diverged and self.steps_done < self.run.steps
 
     def accuracy_at(self, length: int) -> float:
         return self.accuracy.get(length, float("nan"))
@@ -106,7 +109,6 @@ def train_and_evaluate(run: TrainingRun) -> TrainingOutcome:
         run=run, diverged=result.diverged, steps_done=len(result.losses), losses=tuple(result.losses),
         curve=tuple(result.curve), validation=validation, accuracy=accuracy, tokens_per_s=result.tokens_per_s,
         seconds=time.perf_counter() - start, parameters=model.num_parameters(embeddings=False),
-        stopped_early=result.stopped_early,
     )
 
 

@@ -148,7 +148,10 @@ class TrainResult:
     seconds: float
     tokens_per_s: float
     diverged: bool
-    stopped_early: bool = False
+
+    @property
+    def stopped_early(self) -> bool:
+        return not self.diverged and len(self.losses) < self.config.steps
 
 
 def make_step(model, optimizer, grad_clip: float, *, compiled: bool = True):
@@ -241,7 +244,7 @@ def train(config: TrainConfig, *, model=None, log=sys.stderr) -> tuple[nn.Module
     seconds = time.perf_counter() - start
     tail = losses[-max(1, len(losses) // 10):]
     return model, TrainResult(config, losses, accuracies, curve, float(np.mean(tail)), seconds,
-                              tokens_seen / seconds, diverged, stopped_early)
+                              tokens_seen / seconds, diverged)
 
 
 def _predict(model, batch: tasks.TaskBatch):
