@@ -23,6 +23,15 @@ from titans import blas_info, configure_allocator
 from titans._cache import cache_limit
 
 
+def pytest_addoption(parser):
+    parser.getgroup("titans-claims").addoption(
+        "--smoke-grid", action="store_true", default=False,
+        help="run the trained tier's protocols of the active --scale on a smoke grid (2 steps per run, "
+        "batch 4, 2 evaluation examples, 2 seeds; claims.training.smoke_grid): checks that they run end "
+        "to end; every trained claim is then skipped with a 'smoke grid' reason instead of a verdict.",
+    )
+
+
 def pytest_configure(config):
     """The claims session is an entry point: it sets MLX's allocator policy (``titans._cache``)."""
     configure_allocator()

@@ -25,9 +25,9 @@ import numpy as np
 import pytest
 
 from claims.registry import CLAIMS
-from claims.training import TrainingRun, run_trainings
+from claims.training import TrainingRun, run_trainings, smoke_grid
 from titans.layers.neural_memory import MemoryConfig
-from titans.models import BASELINES, TITANS
+from titans.models import BASELINES, TITANS, model_args
 from titans.reporting import mean_ci
 from titans.reporting.verdicts import inconclusive, settle
 
@@ -35,8 +35,26 @@ CONTROL = "trained.models-learn"
 MODELS = (*TITANS, *BASELINES)
 
 
+# --smoke-grid (claims/conftest.py), read once per module by the autouse fixture below
+_OPTIONS = {"smoke_grid": False}
+SMOKE_GRID_REASON = "smoke grid: the protocol ran end to end on claims.training.smoke_grid; no verdict"
+
+
+def _scale_protocol(claim_id: str, scale: str) -> dict:
+    """The registry protocol of ``claim_id`` at ``scale`` (cut to the smoke grid under --smoke-grid)."""
+    p = dict(CLAIMS[claim_id].scales[scale])
+    return smoke_grid(p) if _OPTIONS["smoke_grid"] else p
+
+
 def _protocol(scale: str) -> dict:
-    return dict(CLAIMS[CONTROL].scales[scale])
+    return _scale_protocol(CONTROL, scale)
+
+
+def _settle(claim, summary, *, what: str = "") -> None:
+    """``settle``, except on the smoke grid, where the run only shows that the protocol works."""
+    if _OPTIONS["smoke_grid"]:
+        pytest.skip(f"{SMOKE_GRID_REASON} ({what or claim.id}: {summary.mean:.4g})")
+    settle(claim, summary, what=what)
 
 
 def _run(name: str, seed: int, lr: float, p: dict, *, steps: int | None = None, model_options=None,
@@ -89,6 +107,7 @@ def _train_selected_runs_together(request):
     first, so that no worker idles between experiments (each test then reads its runs from the
     session cache; what it measures is unchanged)."""
     scale = request.config.getoption("scale")
+    _OPTIONS["smoke_grid"] = bool(request.config.getoption("smoke_grid"))
     selected = {getattr(item, "originalname", item.name) for item in request.session.items
                 if getattr(item, "module", None) is request.module}
     runs = []
@@ -150,7 +169,7 @@ def test_model_learns_in_window_recall(name, claim, claim_record, scale):
                       f"diverged seeds {[r.run.seed for r in runs if r.diverged]}, accuracy by seed "
                       f"{[round(a, 3) for a in accuracies]}")
     assert not any(r.diverged for r in runs), f"{CONTROL} [{name}]: runs diverged: {[r.run.seed for r in runs if r.diverged]}"
-    settle(claim, summary, what=name)
+    _settle(claim, summary, what=name)
 
 
 # --------------------------------------------------------------------------------------------
@@ -160,6 +179,8 @@ def test_model_learns_in_window_recall(name, claim, claim_record, scale):
 
 def _require_learned(*names: str, scale: str) -> None:
     failed = [why for ok, why in (control_verdict(n, scale) for n in names) if not ok]
+    if _OPTIONS["smoke_grid"]:
+        pytest.skip(f"{SMOKE_GRID_REASON} (controls: {'; '.join(failed) or 'passed'})")
     if failed:
         inconclusive("did not learn: " + "; ".join(failed))
 
@@ -189,7 +210,7 @@ def test_titans_close_to_transformer_at_moderate_length(variant, claim, claim_re
     claim_record.seeds(p["seeds"])
     _record_length_curves(claim_record, runs, p["eval_lengths"], (variant, "transformer"), variant)
     _require_learned(variant, "transformer", scale=scale)
-    settle(claim, mean_ci(gaps), what=variant)
+    _settle(claim, mean_ci(gaps), what=variant)
 
 
 # Rows measured not to reproduce at CI scale: strict xfail there only (the reason says what the
@@ -220,7 +241,7 @@ def test_titans_advantage_beyond_the_window(variant, claim, claim_record, scale)
     _record_length_curves(claim_record, runs, p["eval_lengths"], (variant, "transformer_swa", "transformer", "retnet"),
                           variant)
     _require_learned(variant, "transformer_swa", scale=scale)
-    settle(claim, mean_ci(advantage), what=variant)
+    _settle(claim, mean_ci(advantage), what=variant)
 
 
 # --------------------------------------------------------------------------------------------
@@ -256,8 +277,10 @@ INSTABILITY_NOT_REPRODUCED = {
 
 def _instability_grid(row: str, scale: str) -> tuple[list, list]:
     """``(grid, runs)`` of one row of the instability claim: ``(model, θ max, lr, seed)`` cells and
-    their runs (the control task, the claim's steps, no learning curve)."""
-    p, proto = dict(CLAIMS["failure.training-instability"].scales[scale]), _protocol(scale)
+    their runs (the control task, the claim's steps, no learning curve). A ``memory_depth`` beyond
+    what the size's parameter budget holds keeps the default model's SwiGLU width (stability, not a
+    comparison at matched parameters)."""
+    p, proto = _scale_protocol("failure.training-instability", scale), _protocol(scale)
     proto = {**proto, "train_length": p.get("length", proto["train_length"])}
     thetas = p["literal_theta_max"] if row == "paper-literal" else p["stabilized_theta_max"]
     extra = {"depth": p["memory_depth"]} if "memory_depth" in p else {}
@@ -266,6 +289,8 @@ def _instability_grid(row: str, scale: str) -> tuple[list, list]:
     for m, theta, lr, s in grid:
         options = INSTABILITY_ROWS[row](theta)
         options["memory"].update(extra)
+        if extra:  # a deeper memory than the size's budget holds: the rest of the model stays as by default
+            options["mlp_hidden"] = model_args(m, proto["size"]).mlp_hidden
         runs.append(_run(m, s, lr, proto, steps=p["steps"], model_options=options, curve_every=0, evaluate=False))
     return grid, runs
 
@@ -275,7 +300,7 @@ def _instability_grid(row: str, scale: str) -> tuple[list, list]:
     pytest.param(r, marks=pytest.mark.not_reproduced("ci", reason=INSTABILITY_NOT_REPRODUCED[r]))
     if r in INSTABILITY_NOT_REPRODUCED else r for r in INSTABILITY_ROWS])
 def test_training_stays_finite(row, claim, claim_record, scale):
-    p = dict(claim.scales[scale])
+    p = _scale_protocol(claim.id, scale)
     grid, runs = _instability_grid(row, scale)
     outcomes = run_trainings(runs)
     flags = [float(unstable(o.losses, min(30, p["steps"] // 2))) for o in outcomes]
@@ -288,7 +313,7 @@ def test_training_stays_finite(row, claim, claim_record, scale):
         cell.append("diverged@%d" % o.steps_done if o.diverged else ("spike" if f else "ok"))
     claim_record.note(f"{row}: " + "; ".join(f"{m} θmax {theta:g} lr {lr:g}: {', '.join(c)}"
                                              for (m, theta, lr), c in table.items()))
-    settle(claim, summary, what=row)
+    _settle(claim, summary, what=row)
 
 
 # --------------------------------------------------------------------------------------------
@@ -318,19 +343,19 @@ ABLATIONS = {
 def test_ablation_costs_accuracy(component, claim, claim_record, scale):
     """Table 5 direction: removing a component of the LMM raises its final training loss (every
     run trains all its steps: losses are compared at the same step count)."""
-    stopping = claim.scales[scale].get("stop_accuracy") is not None  # the registry switches it off
+    stopping = _scale_protocol(claim.id, scale).get("stop_accuracy") is not None  # the registry switches it off
     full = protocol_runs(scale, models=("lmm",), stopping=stopping)["lmm"]
     ablated = protocol_runs(scale, models=("lmm",), model_options=ABLATIONS[component], stopping=stopping)["lmm"]
     summary = mean_ci([_final_loss(a) - _final_loss(f) for a, f in zip(ablated, full)])
     claim_record.value("loss_ablated_minus_full", summary, unit="nats/token")
     claim_record.seeds([r.run.seed for r in full])
-    settle(claim, summary, what=component)
+    _settle(claim, summary, what=component)
 
 
 @pytest.mark.slow
 @pytest.mark.claim("reviewer.architecture-vs-schedule")
 def test_ranking_holds_across_schedules(claim, claim_record, scale):
-    p, proto = dict(claim.scales[scale]), _protocol(scale)
+    p, proto = _scale_protocol(claim.id, scale), _protocol(scale)
     length = proto["train_length"]
     wins = []
     for lr, steps in p["schedules"]:
@@ -342,4 +367,4 @@ def test_ranking_holds_across_schedules(claim, claim_record, scale):
     summary = mean_ci(wins)
     claim_record.value("fraction_schedules_titans_ge_transformer", summary)
     claim_record.seeds(p["seeds"])
-    settle(claim, summary)
+    _settle(claim, summary)

@@ -14,9 +14,10 @@ import json
 import multiprocessing
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["TrainingOutcome", "TrainingRun", "default_workers", "run_trainings"]
+__all__ = ["TrainingOutcome", "TrainingRun", "default_workers", "run_trainings", "smoke_grid"]
 
 # Validation data (model selection) and evaluation data (reported numbers) never share a seed.
 VALIDATION_SEED_OFFSET = 10_000
@@ -24,7 +25,14 @@ VALIDATION_SEED_OFFSET = 10_000
 
 @dataclass(frozen=True)
 class TrainingRun:
-    """One training configuration. Options are stored as sorted JSON so that runs hash."""
+    """One training configuration. Options are stored as sorted JSON so that runs hash.
+
+    What the trained model is measured on besides accuracy: ``group_by`` (a task meta key such as
+    ``"distance"``) also groups the evaluation accuracy by that key; ``cost_batch > 0`` times a
+    forward pass of that many sequences at each evaluation length (tokens/s, peak memory);
+    ``utilization_examples > 0`` records the memory utilization
+    (:func:`titans.analysis.model_memory_utilization`) on that many evaluation sequences at the
+    longest evaluation length (models with a neural memory only)."""
 
     model: str
     seed: int
@@ -42,6 +50,9 @@ class TrainingRun:
     curve_every: int = 0
     stop_accuracy: float | None = None
     stop_patience: int = 2
+    group_by: str = ""
+    cost_batch: int = 0
+    utilization_examples: int = 0
 
     @classmethod
     def make(cls, *, task_options: dict | None = None, model_options: dict | None = None, **fields) -> TrainingRun:
@@ -65,7 +76,10 @@ class TrainingOutcome:
     """What one run measured. ``accuracy`` maps each evaluation length to the exact-match accuracy
     on evaluation data (seed ``run.seed``); ``validation`` is the accuracy at the training length
     on validation data (seed ``run.seed + VALIDATION_SEED_OFFSET``), for model selection; both are
-    NaN for a diverged run. ``curve`` is ``[(step, validation accuracy)]``; ``stopped_early``: the
+    NaN for a diverged run. ``accuracy_by`` maps each evaluation length to ``{group: (accuracy,
+    count)}`` (with ``run.group_by``); ``cost`` maps each evaluation length to the forward pass's
+    ``tokens_per_s`` and ``peak_bytes`` (with ``run.cost_batch``); ``utilization`` is the memory
+    utilization with the evaluation sequences' ``marks`` (with ``run.utilization_examples``). ``curve`` is ``[(step, validation accuracy)]``; ``stopped_early``: the
     run met its stopping rule (``TrainingRun.stop_accuracy``) before its last step."""
 
     run: TrainingRun
@@ -75,6 +89,9 @@ class TrainingOutcome:
     curve: tuple
     validation: float
     accuracy: dict = field(default_factory=dict)
+    accuracy_by: dict = field(default_factory=dict)
+    cost: dict = field(default_factory=dict)
+    utilization: dict | None = None
     tokens_per_s: float = float("nan")
     seconds: float = float("nan")
     parameters: int = 0
@@ -98,18 +115,88 @@ def train_and_evaluate(run: TrainingRun) -> TrainingOutcome:
     start = time.perf_counter()
     model, result = train(config, log=None)
     nan = float("nan")
-    validation, accuracy = nan, {}
+    validation, accuracy, accuracy_by, cost, utilization = nan, {}, {}, {}, None
     if not result.diverged:
         options = json.loads(run.task_options)
         validation = evaluate(model, run.task, seq_len=run.seq_len, n_examples=run.eval_examples,
                               seed=run.seed + VALIDATION_SEED_OFFSET, **options)["accuracy"]
-        accuracy = {length: evaluate(model, run.task, seq_len=length, n_examples=run.eval_examples,
-                                     seed=run.seed, **options)["accuracy"] for length in run.eval_lengths}
+        for length in run.eval_lengths:
+            measured = evaluate(model, run.task, seq_len=length, n_examples=run.eval_examples, seed=run.seed,
+                                by=run.group_by or None, **options)
+            accuracy[length] = measured["accuracy"]
+            if run.group_by:
+                accuracy_by[length] = measured["by"]
+        if run.cost_batch:
+            cost = {length: forward_cost(model, length, run.cost_batch) for length in run.eval_lengths}
+        if run.utilization_examples and run.eval_lengths:
+            utilization = _utilization(model, run, max(run.eval_lengths), options)
     return TrainingOutcome(
         run=run, diverged=result.diverged, steps_done=len(result.losses), losses=tuple(result.losses),
-        curve=tuple(result.curve), validation=validation, accuracy=accuracy, tokens_per_s=result.tokens_per_s,
-        seconds=time.perf_counter() - start, parameters=model.num_parameters(embeddings=False),
+        curve=tuple(result.curve), validation=validation, accuracy=accuracy, accuracy_by=accuracy_by, cost=cost,
+        utilization=utilization, tokens_per_s=result.tokens_per_s, seconds=time.perf_counter() - start,
+        parameters=model.num_parameters(embeddings=False),
     )
+
+
+def forward_cost(model, seq_len: int, batch_size: int, rounds: int = 3) -> dict:
+    """``{"tokens_per_s", "peak_bytes"}`` of ``model``'s forward pass on ``batch_size`` random
+    sequences of ``seq_len`` tokens: the fastest of ``rounds`` timed calls after one untimed call,
+    and MLX's peak memory over the timed calls above what was resident before them."""
+    import mlx.core as mx
+    import numpy as np
+
+    tokens = mx.array(np.random.default_rng(0).integers(0, model.args.vocab_size, (batch_size, seq_len)),
+                      dtype=mx.int32)
+    mx.eval(model(tokens))
+    resident = mx.get_active_memory()
+    mx.reset_peak_memory()
+    best = float("inf")
+    for _ in range(rounds):
+        begin = time.perf_counter()
+        mx.eval(model(tokens))
+        best = min(best, time.perf_counter() - begin)
+    return {"tokens_per_s": batch_size * seq_len / best, "peak_bytes": int(mx.get_peak_memory() - resident)}
+
+
+def _utilization(model, run: TrainingRun, length: int, options: dict) -> dict | None:
+    """Memory utilization on ``run.utilization_examples`` evaluation sequences of ``length`` tokens
+    (``None`` for a model without a neural memory); ``marks`` are the first sequence's needle and
+    query positions, ``needle_pos`` those of every sequence."""
+    from titans.analysis import has_neural_memory, model_memory_utilization
+    from titans.train import task_batch
+
+    if not has_neural_memory(model):
+        return None
+    batch = task_batch(run.task, run.utilization_examples, length, run.seed, **options)
+    marks = {key: int(batch.meta[f"{key}_pos"][0]) for key in ("needle", "query") if f"{key}_pos" in batch.meta}
+    result = model_memory_utilization(model, batch.inputs, marks=marks)
+    if "needle_pos" in batch.meta:
+        result["needle_pos"] = [int(p) for p in batch.meta["needle_pos"]]
+    return result
+
+
+def smoke_grid(protocol: Mapping) -> dict:
+    """``protocol`` (a registry scale of a trained claim) cut to a smoke grid: the same models, lr
+    grid, options, lengths and evaluation lengths, but 2 steps per run (a schedule's distinct step
+    counts become 2, 4, ...), batch 4, 2 evaluation examples, a learning-curve point every step, and
+    its first two seeds. It checks that the protocol runs end to end; its numbers mean nothing."""
+    if not isinstance(protocol, Mapping):
+        raise TypeError(f"protocol must be a mapping, got {type(protocol).__name__}")
+    p = dict(protocol)
+    if "steps" in p:
+        p["steps"] = 2
+    if "batch_size" in p:
+        p["batch_size"] = 4
+    if "eval_examples" in p:
+        p["eval_examples"] = 2
+    if p.get("curve_every"):
+        p["curve_every"] = 1
+    if "seeds" in p:
+        p["seeds"] = list(p["seeds"][:2])
+    if "schedules" in p:
+        steps = {s: 2 * (i + 1) for i, s in enumerate(sorted({s for _, s in p["schedules"]}))}
+        p["schedules"] = [[lr, steps[s]] for lr, s in p["schedules"]]
+    return p
 
 
 def default_workers() -> int:
