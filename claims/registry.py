@@ -913,6 +913,35 @@ _ALL: list[Claim] = [
     ),
     # ---------------------------------------------------------------- trained comparisons
     Claim(
+        id="trained.surprise-writes",
+        statement="ref §3.1 (eq. 8-10): the memory learns by surprise, 'an event that violates the "
+        "expectations (being surprising) is more memorable'; the momentary surprise is the gradient "
+        "of the associative loss, scaled by the data-dependent theta_t. seed: in a trained Titans "
+        "model the memory writes the needle (a novel KEY k v in a repeated filler) more strongly than "
+        "a typical token of the haystack.",
+        source=f"{_PAPER}, §3.1 eq. 8-10",
+        metric="write strength theta_t ||grad l_t|| at the needle's three tokens over the median "
+        "write strength of the sequence (mean over layers and heads; geometric mean over the "
+        "sequences of a seed), mean over seeds",
+        direction=">",
+        threshold=1.0,
+        scales={
+            "ci": {"desc": "each Titans variant's learning-control runs (_CONTROL ci, 3 seeds): 16 "
+                   "evaluation sequences at the longest evaluation length (256)", "examples": 16,
+                   "seeds": _SEEDS_CI},
+            "full": {"desc": "each Titans variant's learning-control runs (_CONTROL full, 5 seeds): 16 "
+                     "evaluation sequences at the longest evaluation length (4096)", "examples": 16,
+                     "seeds": _SEEDS_FULL},
+        },
+        test="claims/test_trained.py",
+        kind="paper",
+        registered="2026-12-02",
+        notes="1.0 = the needle is written as strongly as a typical token. The write strength is "
+        "titans.analysis.model_memory_utilization's (theta_t times the norm of token t's gradient of "
+        "eq. 12 at the chunk-start weights). A variant that failed its learning control is "
+        "inconclusive (did not learn). The same runs' heatmaps (seed 0) are a report figure.",
+    ),
+    Claim(
         id="trained.titans-vs-transformer-moderate",
         statement="seed: a small trained Titans model is within a few points (defined: 5 accuracy "
         "points) of Transformer++ at moderate length. Paper: Titans 'more effective than "
