@@ -148,3 +148,34 @@ def test_parse_seeds():
     for bad in ("", "1,", "+1", "-0", "1e3", "٣", "1,1"):
         with pytest.raises(Exception, match="--seeds"):
             parse_seeds(bad)
+
+
+FIGURE_TEST = """
+import pytest
+from titans.reporting import mean_ci
+from titans.reporting.verdicts import settle
+
+
+@pytest.mark.claim("fake.unseeded")
+def test_with_figure(claim, claim_record, report_figure):
+    import matplotlib.figure
+    path = report_figure("A heatmap", "heatmap", lambda: matplotlib.figure.Figure())
+    assert path is not None and path.is_file() and path.name == "heatmap.png"
+    for stem in ("", "../x", ".hidden"):
+        with pytest.raises(ValueError, match="stem"):
+            report_figure("t", stem, lambda: None)
+    with pytest.raises(TypeError, match="draw"):
+        report_figure("t", "ok", None)
+    claim_record.value("score", mean_ci([0.9, 0.8, 0.85]))
+    settle(claim, mean_ci([0.9, 0.8, 0.85]))
+"""
+
+
+def test_report_figure_is_written_and_linked(project: pytest.Pytester):
+    pytest.importorskip("matplotlib")
+    project.makepyfile(test_figure=FIGURE_TEST)
+    _run(project, "test_figure.py").assert_outcomes(passed=1)
+    doc, _ = _rows(project)
+    assert doc["extra_figures"] == [{"title": "A heatmap", "path": "figures/heatmap.png"}]
+    assert (project.path / "reports" / "figures" / "heatmap.png").is_file()
+    assert "![A heatmap](figures/heatmap.png)" in (project.path / "reports" / "claims.md").read_text()

@@ -28,6 +28,10 @@ Fixtures
                       ``@pytest.mark.claim(id)``.
     ``claim_record``  a :class:`titans.reporting.report.ClaimRecord`: ``.value()``, ``.seeds()``,
                       ``.curve()``, ``.note()``; records travel as user properties.
+    ``report_figure`` ``report_figure(title, stem, draw)``: a figure that is not a claim's curves
+                      (a heatmap): ``draw()`` returns a matplotlib figure, written to
+                      ``<report dir>/figures/<stem>.png`` and linked from ``claims.md`` under
+                      ``title`` (nothing is drawn without matplotlib; returns the path or None).
 
 Exceptions
     A failed ``assert`` (or ``pytest.fail``) is a verdict: *not reproduced*. Any other exception is
@@ -66,6 +70,7 @@ REPORTER_NAME = "titans-claims-reporter"
 SCALES = ("ci", "full")
 _registry_key = pytest.StashKey[Any]()
 _seeds_key = pytest.StashKey[Any]()
+_extra_figures_key = pytest.StashKey[list]()
 
 
 # --------------------------------------------------------------------------------------------
@@ -274,6 +279,31 @@ def claim_record(claim: Any, record_property) -> ClaimRecord:
     return ClaimRecord(claim.id, record_property, claim)
 
 
+@pytest.fixture
+def report_figure(request: pytest.FixtureRequest):
+    """``report_figure(title, stem, draw)``: draw a figure that is not a claim's curves into the
+    report's figure folder and link it from the report (see the module doc)."""
+    config = request.config
+
+    def write(title: str, stem: str, draw) -> Path | None:
+        if not isinstance(stem, str) or not stem or "/" in stem or stem.startswith("."):
+            raise ValueError(f"stem must be a plain file name without extension, got {stem!r}")
+        if not callable(draw):
+            raise TypeError(f"draw must be a callable that returns a matplotlib figure, got {type(draw).__name__}")
+        if not _figures.matplotlib_available():
+            return None
+        report_dir = Path(config.getoption("claims_report_dir"))
+        report_dir = report_dir if report_dir.is_absolute() else config.rootpath / report_dir
+        path = report_dir / _figures.FIGURE_DIR / f"{stem}.png"
+        _figures.figure_to_png(draw(), path)
+        entries = config.stash.setdefault(_extra_figures_key, [])
+        entries[:] = [e for e in entries if e[1] != f"{_figures.FIGURE_DIR}/{path.name}"]
+        entries.append((str(title), f"{_figures.FIGURE_DIR}/{path.name}"))
+        return path
+
+    return write
+
+
 # --------------------------------------------------------------------------------------------
 # Exceptions: tell assertion failures (not reproduced) from crashes (error)
 # --------------------------------------------------------------------------------------------
@@ -443,6 +473,7 @@ class ClaimsSession:
             "command": " ".join(sys.argv),
             "seeds": self.seeds_meta(),
             "environment": collect_machine_info(),
+            "extra_figures": list(self.config.stash.get(_extra_figures_key, [])),
         }
         out = self.report_dir
         out.mkdir(parents=True, exist_ok=True)
