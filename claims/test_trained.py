@@ -42,7 +42,7 @@ SMOKE_GRID_REASON = "smoke grid: the protocol ran end to end on claims.training.
 
 def _scale_protocol(claim_id: str, scale: str) -> dict:
     """The registry protocol of ``claim_id`` at ``scale`` (cut to the smoke grid under --smoke-grid)."""
-    p = dict(CLAIMS[claim_id].scales[scale])
+    p = {**CLAIMS[claim_id].scales[scale], "scale": scale}
     return smoke_grid(p) if _OPTIONS["smoke_grid"] else p
 
 
@@ -57,19 +57,28 @@ def _settle(claim, summary, *, what: str = "") -> None:
     settle(claim, summary, what=what)
 
 
+# sequences per timed forward pass of the trained models (the cost beside the accuracy)
+COST_BATCH = 16
+SURPRISE = "trained.surprise-writes"
+
+
 def _run(name: str, seed: int, lr: float, p: dict, *, steps: int | None = None, model_options=None,
          curve_every: int | None = None, evaluate: bool = True) -> TrainingRun:
-    """One run of protocol ``p``; with a learning curve it also takes the protocol's stopping rule."""
+    """One run of protocol ``p``; with a learning curve it also takes the protocol's stopping rule.
+    An evaluated run also measures its accuracy by distance, its forward cost at each evaluation
+    length and (Titans) its memory utilization for ``trained.surprise-writes``."""
     options = dict(model_options or {})
     if name in ("transformer_swa", "mag", "mal"):
         options.setdefault("window", p["window"])
     curve_every = p["curve_every"] if curve_every is None else curve_every
+    utilization = CLAIMS[SURPRISE].scales[p["scale"]]["examples"] if evaluate and name in TITANS else 0
     return TrainingRun.make(
         model=name, seed=seed, lr=lr, steps=steps or p["steps"], task=p["task"], seq_len=p["train_length"],
         task_options=p["task_options"], model_options=options, size=p["size"], batch_size=p["batch_size"],
         eval_lengths=tuple(p["eval_lengths"]) if evaluate else (), eval_examples=p["eval_examples"],
         curve_every=curve_every, stop_accuracy=p["stop_accuracy"] if curve_every else None,
-        stop_patience=p["stop_patience"],
+        stop_patience=p["stop_patience"], group_by="distance" if evaluate else "",
+        cost_batch=COST_BATCH if evaluate else 0, utilization_examples=utilization,
     )
 
 
@@ -112,7 +121,7 @@ def _train_selected_runs_together(request):
                 if getattr(item, "module", None) is request.module}
     runs = []
     if selected & {"test_model_learns_in_window_recall", "test_titans_close_to_transformer_at_moderate_length",
-                   "test_titans_advantage_beyond_the_window"}:
+                   "test_titans_advantage_beyond_the_window", "test_trained_memory_writes_the_needle_strongly"}:
         first, others = _first_stage(_protocol(scale))
         runs += [*first.values(), *others]
     if "test_training_stays_finite" in selected:
@@ -162,8 +171,10 @@ def test_model_learns_in_window_recall(name, claim, claim_record, scale):
                                series=f"seed {r.run.seed}", xlabel="training step", ylabel="validation accuracy",
                                ylim=[0, 1], hline=claim.threshold, hline_label="control threshold", model=name,
                                seed=r.run.seed)
+    _record_cost(claim_record, name, runs, p["eval_lengths"])
     claim_record.note(f"{name}: lr {runs[0].run.lr:g}, {runs[0].parameters:,} non-embedding parameters, "
                       f"training {np.mean([r.tokens_per_s for r in runs]):,.0f} tokens/s per worker, "
+                      f"wall time by seed {[round(r.seconds) for r in runs]} s, "
                       f"steps trained by seed {[r.steps_done for r in runs]} (stopping rule met: "
                       f"{[r.run.seed for r in runs if r.stopped_early]}), "
                       f"diverged seeds {[r.run.seed for r in runs if r.diverged]}, accuracy by seed "
@@ -189,14 +200,82 @@ def _points(outcome, length: int) -> float:
     return 100.0 * _accuracy(outcome, length)
 
 
+def _seed_band(per_seed: list) -> tuple[list, list, list]:
+    """``(mean, low, high)`` over seeds at each x of ``per_seed`` (a list of per-seed lists): the
+    mean and its 95% interval (the mean where there is no interval; NaN entries dropped)."""
+    mean, low, high = [], [], []
+    for column in zip(*per_seed):
+        values = [v for v in column if not math.isnan(v)]
+        summary = mean_ci(values) if values else None
+        m = float("nan") if summary is None else summary.mean
+        mean.append(m)
+        low.append(m if summary is None or summary.ci_low is None else summary.ci_low)
+        high.append(m if summary is None or summary.ci_high is None else summary.ci_high)
+    return mean, low, high
+
+
 def _record_length_curves(claim_record, runs: dict, lengths: list, models, row: str) -> None:
-    """Accuracy against evaluation length, mean over seeds: one panel per row (``row``), one curve
-    per model it compares, coloured by model across the rows' panels."""
+    """Accuracy against evaluation length, mean over seeds with its 95% band: one panel per row
+    (``row``), one curve per model it compares, coloured by model across the rows' panels."""
     for name in models:
-        means = [float(np.mean([_points(r, L) for r in runs[name]])) for L in lengths]
-        claim_record.curve(f"{name} ({row} row)", lengths, means, panel=f"{row} row", series=name,
-                           xlabel="evaluation length (tokens)", ylabel="far-pointer accuracy (%)", xscale="log2",
-                           ylim=[0, 100], model=name)
+        mean, low, high = _seed_band([[_points(r, L) for L in lengths] for r in runs[name]])
+        claim_record.curve(f"{name} ({row} row)", lengths, mean, y_low=low, y_high=high, panel=f"{row} row",
+                           series=name, xlabel="evaluation length (tokens)", ylabel="far-pointer accuracy (%)",
+                           xscale="log2", ylim=[0, 100], model=name)
+
+
+def _distance_edges(length: int) -> list:
+    """Octave bins of needle distance up to ``length``: ``[0, 8, 16, ..., length]``."""
+    edges, edge = [0], 8
+    while edge < length:
+        edges.append(edge)
+        edge *= 2
+    return edges + [length]
+
+
+def _binned_points(outcome, length: int, edges: list) -> list:
+    """Accuracy (points) of ``outcome`` at ``length`` per distance bin ``(lo, hi]`` (NaN if empty)."""
+    groups = outcome.accuracy_by.get(length, {})
+    out = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        cells = [(acc, n) for d, (acc, n) in groups.items() if lo < d <= hi]
+        total = sum(n for _, n in cells)
+        out.append(100.0 * sum(acc * n for acc, n in cells) / total if total else float("nan"))
+    return out
+
+
+def _record_distance_curves(claim_record, runs: dict, length: int, models, row: str, window: int) -> None:
+    """Accuracy against needle distance at evaluation length ``length``, mean over seeds with its
+    95% band, one curve per model (x: each octave bin's upper edge; the window dashed)."""
+    edges = _distance_edges(length)
+    for name in models:
+        mean, low, high = _seed_band([_binned_points(r, length, edges) for r in runs[name]])
+        claim_record.curve(f"{name} by distance at L={length} ({row} row)", edges[1:], mean, y_low=low, y_high=high,
+                           panel=f"{row} row, by distance at L={length}", series=name,
+                           xlabel="needle distance (tokens, octave bins)", ylabel="far-pointer accuracy (%)",
+                           xscale="log2", ylim=[0, 100], vline=window, vline_label="window", model=name)
+
+
+def _record_cost(claim_record, name: str, runs: list, lengths: list) -> None:
+    """The trained model's forward cost beside its accuracy: tokens/s and peak memory of a forward
+    pass of ``COST_BATCH`` sequences at each evaluation length (mean over seeds), one curve per
+    model in two shared panels, and the numbers in a note."""
+    measured = [r for r in runs if r.cost]
+    if not measured:
+        return
+    speed = [float(np.mean([r.cost[L]["tokens_per_s"] for r in measured])) for L in lengths]
+    peak = [float(np.mean([r.cost[L]["peak_bytes"] for r in measured])) for L in lengths]
+    accuracy = [float(np.mean([_points(r, L) for r in runs])) for L in lengths]
+    claim_record.curve(f"{name} forward tokens/s", lengths, speed, panel="trained models: forward tokens/s",
+                       series=name, xlabel="evaluation length (tokens)", ylabel=f"tokens/s (batch {COST_BATCH})",
+                       xscale="log2", yscale="log", model=name)
+    claim_record.curve(f"{name} forward peak memory", lengths, peak, panel="trained models: forward peak memory",
+                       series=name, xlabel="evaluation length (tokens)", ylabel="peak memory above resident",
+                       yunit="bytes", xscale="log2", yscale="log", model=name)
+    claim_record.note(f"{name} cost beside accuracy (mean over seeds; forward pass of {COST_BATCH} sequences, "
+                      "one worker thread): " + "; ".join(
+                          f"L={L}: {a:.1f}% accuracy, {v:,.0f} tokens/s, {b / 2**20:.2f} MiB"
+                          for L, a, v, b in zip(lengths, accuracy, speed, peak)))
 
 
 @pytest.mark.claim("trained.titans-vs-transformer-moderate")
@@ -238,10 +317,52 @@ def test_titans_advantage_beyond_the_window(variant, claim, claim_record, scale)
         for other in ("transformer_swa", "transformer", "retnet"):
             gap = [_points(a, length) - _points(b, length) for a, b in zip(runs[variant], runs[other])]
             claim_record.value(f"{variant}_minus_{other}_L{length}", mean_ci(gap), unit="accuracy points")
-    _record_length_curves(claim_record, runs, p["eval_lengths"], (variant, "transformer_swa", "transformer", "retnet"),
-                          variant)
+    compared = (variant, "transformer_swa", "transformer", "retnet")
+    _record_length_curves(claim_record, runs, p["eval_lengths"], compared, variant)
+    _record_distance_curves(claim_record, runs, max(p["eval_lengths"]), compared, variant, p["window"])
     _require_learned(variant, "transformer_swa", scale=scale)
     _settle(claim, mean_ci(advantage), what=variant)
+
+
+def needle_write_ratio(utilization: dict | None) -> float:
+    """The ``trained.surprise-writes`` metric of one run: per sequence, the mean write strength
+    θ_t‖∇ℓ_t‖ at the needle's three tokens (``KEY k v``, every layer and head) over the sequence's
+    median write strength; the geometric mean over the sequences (NaN without utilization)."""
+    if utilization is None:
+        return float("nan")
+    strength = np.asarray(utilization["write_strength"], dtype=np.float64)  # (B, layers, heads, T)
+    ratios = [strength[b, ..., p:p + 3].mean() / np.median(strength[b])
+              for b, p in enumerate(utilization["needle_pos"])]
+    return float(np.exp(np.mean(np.log(ratios))))
+
+
+def _draw_trained_heatmaps(report_figure, runs: dict, length: int) -> None:
+    """The memory-utilization heatmaps of each Titans variant's seed-0 control run."""
+    from titans.reporting import figures
+
+    results = [dict(runs[m][0].utilization, model=m.upper()) for m in TITANS if runs[m][0].utilization]
+    if results:
+        title = (f"Memory utilization of the trained tiny Titans (seed 0, learning-control runs) on one {length}-token "
+                 "far-pointer evaluation sequence (dashed: needle and query)")
+        report_figure("Memory utilization of the trained models (trained.surprise-writes)",
+                      "memory-utilization-trained", lambda: figures.memory_utilization_figure(results, title))
+
+
+@pytest.mark.claim(SURPRISE)
+@pytest.mark.parametrize("variant", TITANS)
+def test_trained_memory_writes_the_needle_strongly(variant, claim, claim_record, scale, report_figure):
+    p = _protocol(scale)
+    runs = protocol_runs(scale)
+    ratios = [needle_write_ratio(r.utilization) for r in runs[variant]]
+    summary = mean_ci([r for r in ratios if not math.isnan(r)])
+    claim_record.value(f"needle_write_strength_over_median_{variant}", summary)
+    claim_record.seeds([r.run.seed for r in runs[variant]])
+    claim_record.note(f"{variant}: ratio by seed {[round(r, 3) for r in ratios]} on "
+                      f"{_scale_protocol(SURPRISE, scale)['examples']} sequences of {max(p['eval_lengths'])} tokens")
+    if variant == TITANS[0]:
+        _draw_trained_heatmaps(report_figure, runs, max(p["eval_lengths"]))
+    _require_learned(variant, scale=scale)
+    _settle(claim, summary, what=variant)
 
 
 # --------------------------------------------------------------------------------------------

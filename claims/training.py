@@ -162,12 +162,13 @@ def _utilization(model, run: TrainingRun, length: int, options: dict) -> dict | 
     """Memory utilization on ``run.utilization_examples`` evaluation sequences of ``length`` tokens
     (``None`` for a model without a neural memory); ``marks`` are the first sequence's needle and
     query positions, ``needle_pos`` those of every sequence."""
-    from titans.analysis import has_neural_memory, model_memory_utilization
-    from titans.train import task_batch
+    from titans.analysis import model_memory_utilization
+    from titans.layers import NeuralMemory
+    from titans.train import _data_seed, task_batch
 
-    if not has_neural_memory(model):
+    if not any(isinstance(getattr(block, "memory", None), NeuralMemory) for block in model.layers):
         return None
-    batch = task_batch(run.task, run.utilization_examples, length, run.seed, **options)
+    batch = task_batch(run.task, run.utilization_examples, length, _data_seed(run.seed, 0, "eval"), **options)
     marks = {key: int(batch.meta[f"{key}_pos"][0]) for key in ("needle", "query") if f"{key}_pos" in batch.meta}
     result = model_memory_utilization(model, batch.inputs, marks=marks)
     if "needle_pos" in batch.meta:
