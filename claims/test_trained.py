@@ -171,6 +171,10 @@ def test_model_learns_in_window_recall(name, claim, claim_record, scale):
                                series=f"seed {r.run.seed}", xlabel="training step", ylabel="validation accuracy",
                                ylim=[0, 1], hline=claim.threshold, hline_label="control threshold", model=name,
                                seed=r.run.seed)
+    first, _ = _first_stage(p, (name,))
+    grid = {lr: o for (_, lr), o in zip(first, run_trainings(first.values()))}
+    claim_record.note(f"{name}: lr grid, seed-0 validation accuracy (steps trained): " + ", ".join(
+        f"{lr:g}: {'diverged' if o.diverged else f'{o.validation:.3f}'} ({o.steps_done})" for lr, o in grid.items()))
     _record_cost(claim_record, name, runs, p["eval_lengths"])
     claim_record.note(f"{name}: lr {runs[0].run.lr:g}, {runs[0].parameters:,} non-embedding parameters, "
                       f"training {np.mean([r.tokens_per_s for r in runs]):,.0f} tokens/s per worker, "
@@ -402,7 +406,7 @@ def _instability_grid(row: str, scale: str) -> tuple[list, list]:
     what the size's parameter budget holds keeps the default model's SwiGLU width (stability, not a
     comparison at matched parameters)."""
     p, proto = _scale_protocol("failure.training-instability", scale), _protocol(scale)
-    proto = {**proto, "train_length": p.get("length", proto["train_length"])}
+    proto = {**proto, "train_length": p.get("length", proto["train_length"]), "size": p["size"]}
     thetas = p["literal_theta_max"] if row == "paper-literal" else p["stabilized_theta_max"]
     extra = {"depth": p["memory_depth"]} if "memory_depth" in p else {}
     grid = [(m, theta, lr, s) for m in p["models"] for theta in thetas for lr in p["lrs"] for s in p["seeds"]]
@@ -441,12 +445,6 @@ def test_training_stays_finite(row, claim, claim_record, scale):
 # full scale only: Table 5 ablations and schedule robustness
 # --------------------------------------------------------------------------------------------
 
-def _final_loss(outcome) -> float:
-    """Mean training loss over the last tenth of the steps (NaN for a diverged run)."""
-    tail = outcome.losses[-max(1, len(outcome.losses) // 10):]
-    return float("nan") if outcome.diverged else float(np.mean(tail))
-
-
 ABLATIONS = {
     "weight-decay": {"memory": {"decay": False}},
     "momentum": {"memory": {"momentum": False}},
@@ -462,12 +460,18 @@ ABLATIONS = {
     [pytest.param(c, marks=pytest.mark.claim(f"trained.ablation-{c}")) for c in sorted(ABLATIONS)],
 )
 def test_ablation_costs_accuracy(component, claim, claim_record, scale):
-    """Table 5 direction: removing a component of the LMM raises its final training loss (every
-    run trains all its steps: losses are compared at the same step count)."""
+    """Table 5 direction: removing a component of the LMM raises its validation loss (every run
+    trains all its steps: losses are compared at the same step count), each ablated run at the lr
+    selected for the full LMM and the same seed."""
     stopping = _scale_protocol(claim.id, scale).get("stop_accuracy") is not None  # the registry switches it off
     full = protocol_runs(scale, models=("lmm",), stopping=stopping)["lmm"]
-    ablated = protocol_runs(scale, models=("lmm",), model_options=ABLATIONS[component], stopping=stopping)["lmm"]
-    summary = mean_ci([_final_loss(a) - _final_loss(f) for a, f in zip(ablated, full)])
+    p = _protocol(scale)
+    if not stopping:
+        p["stop_accuracy"] = None
+    lr = full[0].run.lr  # the ablated model trains at the lr selected for the full LMM
+    ablated = run_trainings([_run("lmm", r.run.seed, lr, p, model_options=ABLATIONS[component]) for r in full])
+    claim_record.note(f"{component}: lr {lr:g} (selected for the full LMM)")
+    summary = mean_ci([a.validation_loss - f.validation_loss for a, f in zip(ablated, full)])
     claim_record.value("loss_ablated_minus_full", summary, unit="nats/token")
     claim_record.seeds([r.run.seed for r in full])
     _settle(claim, summary, what=component)

@@ -75,8 +75,8 @@ class TrainingRun:
 class TrainingOutcome:
     """What one run measured. ``accuracy`` maps each evaluation length to the exact-match accuracy
     on evaluation data (seed ``run.seed``); ``validation`` is the accuracy at the training length
-    on validation data (seed ``run.seed + VALIDATION_SEED_OFFSET``), for model selection; both are
-    NaN for a diverged run. ``accuracy_by`` maps each evaluation length to ``{group: (accuracy,
+    on validation data (seed ``run.seed + VALIDATION_SEED_OFFSET``), for model selection, and
+    ``validation_loss`` the cross-entropy there; all are NaN for a diverged run. ``accuracy_by`` maps each evaluation length to ``{group: (accuracy,
     count)}`` (with ``run.group_by``); ``cost`` maps each evaluation length to the forward pass's
     ``tokens_per_s`` and ``peak_bytes`` (with ``run.cost_batch``); ``utilization`` is the memory
     utilization with the evaluation sequences' ``marks`` (with ``run.utilization_examples``). ``curve`` is ``[(step, validation accuracy)]``; ``stopped_early``: the
@@ -88,6 +88,7 @@ class TrainingOutcome:
     losses: tuple
     curve: tuple
     validation: float
+    validation_loss: float = float("nan")
     accuracy: dict = field(default_factory=dict)
     accuracy_by: dict = field(default_factory=dict)
     cost: dict = field(default_factory=dict)
@@ -115,11 +116,12 @@ def train_and_evaluate(run: TrainingRun) -> TrainingOutcome:
     start = time.perf_counter()
     model, result = train(config, log=None)
     nan = float("nan")
-    validation, accuracy, accuracy_by, cost, utilization = nan, {}, {}, {}, None
+    validation, validation_loss, accuracy, accuracy_by, cost, utilization = nan, nan, {}, {}, {}, None
     if not result.diverged:
         options = json.loads(run.task_options)
-        validation = evaluate(model, run.task, seq_len=run.seq_len, n_examples=run.eval_examples,
-                              seed=run.seed + VALIDATION_SEED_OFFSET, **options)["accuracy"]
+        validated = evaluate(model, run.task, seq_len=run.seq_len, n_examples=run.eval_examples,
+                             seed=run.seed + VALIDATION_SEED_OFFSET, **options)
+        validation, validation_loss = validated["accuracy"], validated["loss"]
         for length in run.eval_lengths:
             measured = evaluate(model, run.task, seq_len=length, n_examples=run.eval_examples, seed=run.seed,
                                 by=run.group_by or None, **options)
@@ -132,7 +134,7 @@ def train_and_evaluate(run: TrainingRun) -> TrainingOutcome:
             utilization = _utilization(model, run, max(run.eval_lengths), options)
     return TrainingOutcome(
         run=run, diverged=result.diverged, steps_done=len(result.losses), losses=tuple(result.losses),
-        curve=tuple(result.curve), validation=validation, accuracy=accuracy, accuracy_by=accuracy_by, cost=cost,
+        curve=tuple(result.curve), validation=validation, validation_loss=validation_loss, accuracy=accuracy, accuracy_by=accuracy_by, cost=cost,
         utilization=utilization, tokens_per_s=result.tokens_per_s, seconds=time.perf_counter() - start,
         parameters=model.num_parameters(embeddings=False),
     )

@@ -248,10 +248,14 @@ def train(config: TrainConfig, *, model=None, log=sys.stderr) -> tuple[nn.Module
 
 
 def _predict(model, batch: tasks.TaskBatch):
-    """Argmax predictions of ``model`` on ``batch``, and which of them are correct and scored."""
-    predictions = np.array(mx.argmax(model(mx.array(batch.inputs)), axis=-1))
+    """Argmax predictions of ``model`` on ``batch``, which of them are correct and scored, and the
+    cross-entropy at each scored position (0 elsewhere)."""
+    logits = model(mx.array(batch.inputs)).astype(mx.float32)
     scored = batch.targets != tasks.IGNORE
-    return predictions, (predictions == batch.targets) & scored, scored
+    safe = mx.array(np.where(scored, batch.targets, 0))
+    predictions = np.array(mx.argmax(logits, axis=-1))
+    losses = np.where(scored, np.array(nn.losses.cross_entropy(logits, safe, reduction="none")), 0.0)
+    return predictions, (predictions == batch.targets) & scored, scored, losses
 
 
 def batch_accuracy(model, batch: tasks.TaskBatch, batch_size: int = 64) -> float:
@@ -259,7 +263,7 @@ def batch_accuracy(model, batch: tasks.TaskBatch, batch_size: int = 64) -> float
     hits = total = 0
     for i in range(0, len(batch.inputs), batch_size):
         part = tasks.TaskBatch(batch.inputs[i : i + batch_size], batch.targets[i : i + batch_size])
-        _, correct, scored = _predict(model, part)
+        _, correct, scored, _ = _predict(model, part)
         hits, total = hits + int(correct.sum()), total + int(scored.sum())
     return hits / max(total, 1)
 
@@ -268,24 +272,26 @@ def evaluate(model, task: str, *, seq_len: int, n_examples: int = 256, batch_siz
              by: str | None = None, **options) -> dict:
     """Exact-match accuracy on fresh evaluation data (seeds disjoint from training).
 
-    Returns ``{"accuracy": float, "per_example": np.ndarray}`` and, with ``by`` (a meta key such as
-    ``"distance"``), ``"by": {group: (accuracy, count)}`` over all batches.
+    Returns ``{"accuracy": float, "loss": float, "per_example": np.ndarray}`` (``loss``: the mean
+    cross-entropy over the scored positions) and, with ``by`` (a meta key such as ``"distance"``),
+    ``"by": {group: (accuracy, count)}`` over all batches.
     """
     _checks.positive_int("n_examples", n_examples)
-    per_example, groups = [], {}
+    per_example, groups, loss_sum, n_scored = [], {}, 0.0, 0
     for i in range(math.ceil(n_examples / batch_size)):
         batch = task_batch(task, min(batch_size, n_examples - i * batch_size), seq_len,
                            _data_seed(seed, i, "eval"), **options)
         if hasattr(model, "args"):
             _checks.token_ids("task inputs", batch.inputs, model.args.vocab_size)
-        predictions, correct, scored = _predict(model, batch)
+        predictions, correct, scored, losses = _predict(model, batch)
         per_example.append(correct.sum(1) / np.maximum(scored.sum(1), 1))
+        loss_sum, n_scored = loss_sum + float(losses.sum()), n_scored + int(scored.sum())
         if by is not None:
             for key, (acc, count) in tasks.accuracy_by(by, predictions, batch).items():
                 hits, total = groups.get(key, (0.0, 0))
                 groups[key] = (hits + acc * count, total + count)
     per_example = np.concatenate(per_example)
-    result = {"accuracy": float(per_example.mean()), "per_example": per_example}
+    result = {"accuracy": float(per_example.mean()), "loss": loss_sum / max(n_scored, 1), "per_example": per_example}
     if by is not None:
         result["by"] = {k: (hits / total, total) for k, (hits, total) in sorted(groups.items())}
     return result

@@ -28,7 +28,10 @@ MODELS = {
 }
 
 SIZES = {
-    # CI training and tests.
+    # CI training (the trained tier's models: the tasks' vocabulary of 64).
+    "micro": dict(vocab_size=64, dims=32, n_layers=2, n_heads=2, window=64, segment_size=32, chunk_size=16,
+                  memory={"chunk_size": 16}),
+    # Tests and training examples.
     "tiny": dict(vocab_size=512, dims=64, n_layers=2, n_heads=2, window=64, segment_size=32, chunk_size=16,
                  memory={"chunk_size": 16}),
     # Throughput benchmarks (as titans-pytorch's MAC reference: dim 256, depth 2, segment 128).
