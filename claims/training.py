@@ -181,8 +181,8 @@ def _utilization(model, run: TrainingRun, length: int, options: dict) -> dict | 
 def smoke_grid(protocol: Mapping) -> dict:
     """``protocol`` (a registry scale of a trained claim) cut to a smoke grid: the same models, lr
     grid, options, lengths and evaluation lengths, but 2 steps per run (a schedule's distinct step
-    counts become 2, 4, ...), batch 4, 2 evaluation examples, a learning-curve point every step, and
-    its first two seeds. It checks that the protocol runs end to end; its numbers mean nothing."""
+    counts become 2, 4, ...), batch 4, 2 evaluation examples (1 where a claim measures ``examples``
+    sequences), a learning-curve point every step, and its first two seeds. It checks that the protocol runs end to end; its numbers mean nothing."""
     if not isinstance(protocol, Mapping):
         raise TypeError(f"protocol must be a mapping, got {type(protocol).__name__}")
     p = dict(protocol)
@@ -192,6 +192,8 @@ def smoke_grid(protocol: Mapping) -> dict:
         p["batch_size"] = 4
     if "eval_examples" in p:
         p["eval_examples"] = 2
+    if "examples" in p:
+        p["examples"] = 1
     if p.get("curve_every"):
         p["curve_every"] = 1
     if "seeds" in p:

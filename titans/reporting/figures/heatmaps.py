@@ -94,7 +94,7 @@ def memory_utilization_figure(results: Sequence[Mapping[str, Any]], title: str |
             if has_branch:
                 ax = axes[2][c]
                 if r.get("attention_norm") is None:
-                    ax.text(0.5, 0.5, f"{name} has no attention branch\n(memory is the only mixer)",
+                    ax.text(0.5, 0.5, f"{name} has no attention branch\nbeside its memory (no gate)",
                             transform=ax.transAxes, ha="center", va="center", color=STYLE["ref_color"])
                     ax.set_xticks([])
                     ax.set_yticks([])
