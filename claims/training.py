@@ -76,11 +76,13 @@ class TrainingOutcome:
     """What one run measured. ``accuracy`` maps each evaluation length to the exact-match accuracy
     on evaluation data (seed ``run.seed``); ``validation`` is the accuracy at the training length
     on validation data (seed ``run.seed + VALIDATION_SEED_OFFSET``), for model selection, and
-    ``validation_loss`` the cross-entropy there; all are NaN for a diverged run. ``accuracy_by`` maps each evaluation length to ``{group: (accuracy,
-    count)}`` (with ``run.group_by``); ``cost`` maps each evaluation length to the forward pass's
-    ``tokens_per_s`` and ``peak_bytes`` (with ``run.cost_batch``); ``utilization`` is the memory
-    utilization with the evaluation sequences' ``marks`` (with ``run.utilization_examples``). ``curve`` is ``[(step, validation accuracy)]``; ``stopped_early``: the
-    run met its stopping rule (``TrainingRun.stop_accuracy``) before its last step."""
+    ``validation_loss`` the cross-entropy there; all are NaN for a diverged run. ``accuracy_by``
+    maps each evaluation length to ``{group: (accuracy, count)}`` (with ``run.group_by``);
+    ``cost`` maps each evaluation length to the forward pass's ``tokens_per_s`` and
+    ``peak_bytes`` (with ``run.cost_batch``); ``utilization`` is the memory utilization with the
+    evaluation sequences' ``marks`` (with ``run.utilization_examples``). ``curve`` is ``[(step,
+    validation accuracy)]``; ``stopped_early``: the run met its stopping rule
+    (``TrainingRun.stop_accuracy``) before its last step."""
 
     run: TrainingRun
     diverged: bool
@@ -134,9 +136,9 @@ def train_and_evaluate(run: TrainingRun) -> TrainingOutcome:
             utilization = _utilization(model, run, max(run.eval_lengths), options)
     return TrainingOutcome(
         run=run, diverged=result.diverged, steps_done=len(result.losses), losses=tuple(result.losses),
-        curve=tuple(result.curve), validation=validation, validation_loss=validation_loss, accuracy=accuracy, accuracy_by=accuracy_by, cost=cost,
-        utilization=utilization, tokens_per_s=result.tokens_per_s, seconds=time.perf_counter() - start,
-        parameters=model.num_parameters(embeddings=False),
+        curve=tuple(result.curve), validation=validation, validation_loss=validation_loss, accuracy=accuracy,
+        accuracy_by=accuracy_by, cost=cost, utilization=utilization, tokens_per_s=result.tokens_per_s,
+        seconds=time.perf_counter() - start, parameters=model.num_parameters(embeddings=False),
     )
 
 
@@ -182,7 +184,8 @@ def smoke_grid(protocol: Mapping) -> dict:
     """``protocol`` (a registry scale of a trained claim) cut to a smoke grid: the same models, lr
     grid, options, lengths and evaluation lengths, but 2 steps per run (a schedule's distinct step
     counts become 2, 4, ...), batch 4, 2 evaluation examples (1 where a claim measures ``examples``
-    sequences), a learning-curve point every step, and its first two seeds. It checks that the protocol runs end to end; its numbers mean nothing."""
+    sequences), a learning-curve point every step, and its first two seeds. It checks that the
+    protocol runs end to end; its numbers mean nothing."""
     if not isinstance(protocol, Mapping):
         raise TypeError(f"protocol must be a mapping, got {type(protocol).__name__}")
     p = dict(protocol)

@@ -51,7 +51,8 @@ def test_ci_scale_trained_protocol_runs_end_to_end(tmp_path):
     comparisons, beyond-reach recall, surprise with its heatmaps, instability) on the smoke grid."""
     rows = _smoke(tmp_path, "ci")
     ran = {row["claim_id"] for row in rows}
-    assert ran == {c.id for c in CLAIMS.values() if c.test == "claims/test_trained.py" and not c.scales["ci"].get("skip")}
+    assert ran == {c.id for c in CLAIMS.values()
+                   if c.test == "claims/test_trained.py" and not c.scales["ci"].get("skip")}
     assert (tmp_path / "figures" / "memory-utilization-trained.png").is_file() or not _has_matplotlib()
 
 
@@ -59,7 +60,8 @@ def test_full_scale_ablation_runs_end_to_end(tmp_path):
     """A full-scale-only protocol on the smoke grid: a Table 5 ablation (the full LMM's lr grid, then
     the ablated LMM at the selected lr, evaluated up to the full lengths). The instability grid at
     full scale is checked below for its models; the schedule grid (the control's runs at other step
-    counts) is left to ``./run claims --scale=full --smoke-grid -k test_trained`` for time."""
+    counts) is left to ``./run claims --scale=full --smoke-grid -k test_trained
+    --claims-report-dir reports/smoke`` for time."""
     rows = _smoke(tmp_path, "full", "test_ablation_costs_accuracy and momentum")
     assert [row["claim_id"] for row in rows] == ["trained.ablation-momentum"]
 
