@@ -91,9 +91,10 @@ def _run(name: str, seed: int, lr: float, p: dict, *, steps: int | None = None, 
 
 def protocol_runs(scale: str, models=MODELS, model_options=None, *, stopping: bool = True) -> dict:
     """``{model: [outcome per seed]}`` under the control protocol: the lr of the grid with the best
-    seed-0 validation accuracy (zoology), then every seed at that lr. All models train together;
-    ``run_trainings`` caches the runs, so repeated calls train nothing again. ``stopping=False``
-    trains every step (for metrics compared at a fixed step count, such as the final loss)."""
+    seed-0 validation accuracy (zoology; a tie goes to the first lr of the grid), then every seed at
+    that lr. All models train together; ``run_trainings`` caches the runs, so repeated calls train
+    nothing again. ``stopping=False`` trains every step (for metrics compared at a fixed step
+    count, such as the validation loss of the ablations)."""
     p = _protocol(scale)
     if not stopping:
         p["stop_accuracy"] = None
