@@ -54,6 +54,12 @@ class TrainingRun:
     cost_batch: int = 0
     utilization_examples: int = 0
 
+    def __post_init__(self):
+        from titans import _checks
+
+        for name in ("cost_batch", "utilization_examples"):
+            _checks.nonnegative_int(name, getattr(self, name))
+
     @classmethod
     def make(cls, *, task_options: dict | None = None, model_options: dict | None = None, **fields) -> TrainingRun:
         return cls(task_options=json.dumps(task_options or {}, sort_keys=True),
@@ -149,6 +155,10 @@ def forward_cost(model, seq_len: int, batch_size: int, rounds: int = 3) -> dict:
     import mlx.core as mx
     import numpy as np
 
+    from titans import _checks
+
+    for name, value in (("seq_len", seq_len), ("batch_size", batch_size), ("rounds", rounds)):
+        _checks.positive_int(name, value)
     tokens = mx.array(np.random.default_rng(0).integers(0, model.args.vocab_size, (batch_size, seq_len)),
                       dtype=mx.int32)
     mx.eval(model(tokens))
@@ -200,8 +210,12 @@ def smoke_grid(protocol: Mapping) -> dict:
     if p.get("curve_every"):
         p["curve_every"] = 1
     if "seeds" in p:
+        if not isinstance(p["seeds"], (list, tuple)) or not p["seeds"]:
+            raise ValueError(f"protocol['seeds'] must be a non-empty list, got {p['seeds']!r}")
         p["seeds"] = list(p["seeds"][:2])
     if "schedules" in p:
+        if not all(isinstance(s, (list, tuple)) and len(s) == 2 for s in p["schedules"]):
+            raise ValueError(f"protocol['schedules'] must be [lr, steps] pairs, got {p['schedules']!r}")
         steps = {s: 2 * (i + 1) for i, s in enumerate(sorted({s for _, s in p["schedules"]}))}
         p["schedules"] = [[lr, steps[s]] for lr, s in p["schedules"]]
     return p

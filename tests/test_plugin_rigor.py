@@ -166,6 +166,13 @@ def test_with_figure(claim, claim_record, report_figure):
             report_figure("t", stem, lambda: None)
     with pytest.raises(TypeError, match="draw"):
         report_figure("t", "ok", None)
+    with pytest.raises(TypeError, match="draw"):
+        report_figure("t", "ok", lambda: None)
+    for title in ("", "two\\nlines", 3):
+        with pytest.raises(ValueError, match="title"):
+            report_figure(title, "ok", lambda: matplotlib.figure.Figure())
+    with pytest.raises(ValueError, match="claim id"):
+        report_figure("t", "fake.seeded", lambda: matplotlib.figure.Figure())
     claim_record.value("score", mean_ci([0.9, 0.8, 0.85]))
     settle(claim, mean_ci([0.9, 0.8, 0.85]))
 """

@@ -32,6 +32,8 @@ Fixtures
                       (a heatmap): ``draw()`` returns a matplotlib figure, written to
                       ``<report dir>/figures/<stem>.png`` and linked from ``claims.md`` under
                       ``title`` (nothing is drawn without matplotlib; returns the path or None).
+                      The link is collected in the process that writes the report: under
+                      pytest-xdist a worker's figure is written but not linked.
 
 Exceptions
     A failed ``assert`` (or ``pytest.fail``) is a verdict: *not reproduced*. Any other exception is
@@ -286,16 +288,25 @@ def report_figure(request: pytest.FixtureRequest):
     config = request.config
 
     def write(title: str, stem: str, draw) -> Path | None:
+        if not isinstance(title, str) or not title.strip() or "\n" in title:
+            raise ValueError(f"title must be a non-empty one-line string, got {title!r}")
         if not isinstance(stem, str) or not stem or "/" in stem or stem.startswith("."):
             raise ValueError(f"stem must be a plain file name without extension, got {stem!r}")
+        if stem in load_claims(config):
+            raise ValueError(f"stem {stem!r} is a claim id: that file holds the claim's own figure")
         if not callable(draw):
             raise TypeError(f"draw must be a callable that returns a matplotlib figure, got {type(draw).__name__}")
         if not _figures.matplotlib_available():
             return None
+        figure = draw()
+        import matplotlib.figure
+
+        if not isinstance(figure, matplotlib.figure.Figure):
+            raise TypeError(f"draw must return a matplotlib Figure, got {type(figure).__name__}")
         report_dir = Path(config.getoption("claims_report_dir"))
         report_dir = report_dir if report_dir.is_absolute() else config.rootpath / report_dir
         path = report_dir / _figures.FIGURE_DIR / f"{stem}.png"
-        _figures.figure_to_png(draw(), path)
+        _figures.figure_to_png(figure, path)
         entries = config.stash.setdefault(_extra_figures_key, [])
         entries[:] = [e for e in entries if e[1] != f"{_figures.FIGURE_DIR}/{path.name}"]
         entries.append((str(title), f"{_figures.FIGURE_DIR}/{path.name}"))
