@@ -322,6 +322,17 @@ _MICRO_GRID_AMENDMENT = Amendment(
            "every variant inconclusive against SWA (LMM +28, MAC +5, MAG -14, MAL -11 points).",
 )
 
+_ABLATION_LR_AMENDMENT = Amendment(
+    date="2026-12-02",
+    what="The ablated LMM trains at the lr selected (on seed-0 validation) for the full LMM, with the "
+         "same seeds, instead of selecting its own lr from the grid; the metric is computed as "
+         "registered, from the validation loss (the test had compared the mean training loss over the "
+         "last tenth of the steps); a run that diverges makes the row inconclusive.",
+    why="An ablation compares one change at a time: a separately tuned lr would fold the lr's effect "
+        "into the component's; and the registered metric is the validation loss.",
+    before="Nothing measured: full scale only, never run.",
+)
+
 _NO_STOPPING_AMENDMENT = Amendment(
     date="2026-12-02",
     what="The full-scale protocol this claim inherits from the learning control gained a stopping rule "
@@ -1042,7 +1053,7 @@ for _slug, _row, _how in _ABLATIONS:
             kind="paper",
             registered="2026-11-25",
             notes="Direction only; the paper's magnitudes come from 400M models (ref §5.4).",
-            amendments=(_NO_STOPPING_AMENDMENT,),
+            amendments=(_NO_STOPPING_AMENDMENT, _ABLATION_LR_AMENDMENT),
         )
     )
 
@@ -1184,7 +1195,10 @@ _ALL += [
             date="2026-12-02",
             what="The model size is stated in the claim ('size': tiny, as its description always said) "
                  "instead of taken from the learning-control protocol, whose CI models moved to size "
-                 "micro. Nothing this claim runs changes.",
+                 "micro; nothing this claim runs at CI scale changes. At full scale the depth-4 memory "
+                 "exceeds the tiny parameter budget (the models could not be built), so those models keep "
+                 "the default model's SwiGLU width and are not matched in parameters (the claim is about "
+                 "stability, not a comparison).",
             why="The claim measures the tiny models it registered; the control's move to micro (for its "
                 "lr grid) must not change it silently.",
             before="Tiny models (from the control protocol): paper-literal 13 of 24 runs unstable (not "
