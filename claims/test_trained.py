@@ -247,15 +247,17 @@ def _distance_edges(length: int) -> list:
     return edges + [length]
 
 
+def _points_within(outcome, length: int, lo: float, hi: float) -> float:
+    """Accuracy (points) of ``outcome`` at ``length`` on the needles at distance in ``(lo, hi]``
+    (NaN if there are none, or the run diverged)."""
+    cells = [(acc, n) for d, (acc, n) in outcome.accuracy_by.get(length, {}).items() if lo < d <= hi]
+    total = sum(n for _, n in cells)
+    return 100.0 * sum(acc * n for acc, n in cells) / total if total else float("nan")
+
+
 def _binned_points(outcome, length: int, edges: list) -> list:
     """Accuracy (points) of ``outcome`` at ``length`` per distance bin ``(lo, hi]`` (NaN if empty)."""
-    groups = outcome.accuracy_by.get(length, {})
-    out = []
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        cells = [(acc, n) for d, (acc, n) in groups.items() if lo < d <= hi]
-        total = sum(n for _, n in cells)
-        out.append(100.0 * sum(acc * n for acc, n in cells) / total if total else float("nan"))
-    return out
+    return [_points_within(outcome, length, lo, hi) for lo, hi in zip(edges[:-1], edges[1:])]
 
 
 def _record_distance_curves(claim_record, runs: dict, length: int, models, row: str, window: int) -> None:
@@ -348,13 +350,6 @@ def test_titans_advantage_beyond_the_window(variant, claim, claim_record, scale)
     _settle(claim, mean_ci(advantage), what=variant)
 
 
-def _beyond_reach_points(outcome, length: int, reach: int) -> float:
-    """Accuracy (points) at ``length`` on the needles at distance > ``reach`` (NaN if none or diverged)."""
-    cells = [(acc, n) for d, (acc, n) in outcome.accuracy_by.get(length, {}).items() if d > reach]
-    total = sum(n for _, n in cells)
-    return 100.0 * sum(acc * n for acc, n in cells) / total if total else float("nan")
-
-
 @pytest.mark.claim("trained.recall-beyond-reach")
 @pytest.mark.parametrize("variant", _marked(BEYOND_REACH_NOT_REPRODUCED))
 def test_titans_recall_beyond_the_reach_of_the_window(variant, claim, claim_record, scale):
@@ -363,7 +358,7 @@ def test_titans_recall_beyond_the_reach_of_the_window(variant, claim, claim_reco
     length = max(p["eval_lengths"])
     reach = model_args("transformer_swa", p["size"]).n_layers * p["window"]
     sanity(length > reach, f"the longest evaluation length {length} must exceed the windows' reach {reach}")
-    points = {m: [_beyond_reach_points(r, length, reach) for r in runs[m]]
+    points = {m: [_points_within(r, length, reach, math.inf) for r in runs[m]]
               for m in (variant, "transformer_swa", "retnet", "transformer")}
     advantage = [a - b for a, b in zip(points[variant], points["transformer_swa"])]
     claim_record.value(f"{variant}_minus_swa_points_beyond_{reach}_L{length}", mean_ci(advantage),
